@@ -1,0 +1,54 @@
+from django.apps import AppConfig
+
+QB_SECTION = ("Admin", "Admin Categories", "Extensions & Integrations", "QuickBooks Extension")
+
+
+class ConnectorsConfig(AppConfig):
+    name = "connectors"
+    verbose_name = "QuickBooks web connectors"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(ensure_quickbooks_group, sender=self)
+        from mapping_portal.lib.navigation import Link, Panel, add_organization_panel, nav_links
+
+        perm = "connectors.configure_quickbooks"
+        nav_links.add(Link("Web Connectors", "connectors:list", perm, QB_SECTION, 10))
+        nav_links.add(
+            Link(
+                "{term} / Web Connector Mapping",
+                "connectors:mapping_list",
+                perm,
+                QB_SECTION,
+                20,
+            )
+        )
+        from .views import organization_panel_context
+
+        add_organization_panel(
+            Panel("connectors/_organization_panel.html", organization_panel_context, perm, 10)
+        )
+
+
+QB_GROUP = "QuickBooks administrators"
+QB_GROUP_PERMISSIONS = [
+    ("connectors", "configure_quickbooks"),
+    ("organizations", "view_organization"),
+]
+
+
+def ensure_quickbooks_group(sender, using="default", **kwargs):
+    """The "QuickBooks administrators" group carries the QuickBooks Extension permission (and
+    read access to organizations, which its pickers need). Runs after every migrate; idempotent."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.using(using).get_or_create(name=QB_GROUP)
+    for app_label, codename in QB_GROUP_PERMISSIONS:
+        perm = (
+            Permission.objects.using(using)
+            .filter(content_type__app_label=app_label, codename=codename)
+            .first()
+        )
+        if perm is not None:
+            group.permissions.add(perm)

@@ -1,0 +1,210 @@
+"""The routing rule and every change to it. Views, the SOAP endpoint, reports and scripts call
+these; nobody else re-implements the fallback to the default connector."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from organizations.models import Organization
+from organizations.terms import current_term
+
+from .models import MappingChange, OrganizationConnectorMapping, WebConnector
+
+
+def connector_for(org: Organization) -> WebConnector | None:
+    """The connector an organization is sent to: its mapped connector, else the default
+    (None only when no connector exists at all)."""
+    mapping = (
+        OrganizationConnectorMapping.objects.select_related("connector")
+        .filter(organization_id=org.pk)
+        .first()
+    )
+    if mapping is not None:
+        return mapping.connector
+    return WebConnector.objects.default()
+
+
+def organizations_for(connector: WebConnector):
+    """One queryset: the billable organizations this connector receives. For the default,
+    every billable organization with no mapping; for another, the ones mapped to it."""
+    billable = Organization.objects.billable()
+    if connector.is_default:
+        mapped = OrganizationConnectorMapping.objects.filter(organization_id=OuterRef("pk"))
+        return billable.filter(~Exists(mapped))
+    return billable.filter(connector_mapping__connector_id=connector.pk)
+
+
+def validate_mapping(org: Organization, connector: WebConnector) -> None:
+    """Why `org` may not be mapped to `connector`, as a ValidationError (shared by forms, admin
+    and services)."""
+    term = current_term()
+    errors = {}
+    if not org.is_billable:
+        errors["organization"] = (
+            f"{org.name} is a {org.get_org_type_display()} {term.lower} and cannot be mapped."
+        )
+    if connector.is_default:
+        errors["connector"] = (
+            f"{connector.name} is the default web connector: leave the {term.lower} unmapped "
+            "to use the default."
+        )
+    elif not connector.active:
+        errors["connector"] = f"{connector.name} is inactive and cannot receive {term.lower_plural}."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _record(org, old, new, user, reason=""):
+    default = WebConnector.objects.default()
+    old = old or default
+    new = new or default
+    if old == new:
+        return None
+    return MappingChange.objects.create(
+        organization=org,
+        old_connector=old,
+        new_connector=new,
+        old_connector_name=_label(old),
+        new_connector_name=_label(new),
+        changed_by=user,
+        reason=reason,
+    )
+
+
+def _label(connector):
+    if connector is None:
+        return "(no connector)"
+    return f"{connector.name} (default)" if connector.is_default else connector.name
+
+
+@transaction.atomic
+def map_organization(org: Organization, connector: WebConnector, user=None, *, create_only=False):
+    """Send `org` to `connector` (a non-default, active connector). With create_only, refuse an
+    organization that already has a mapping (the dialog offers to edit it instead)."""
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    validate_mapping(org, connector)
+    mapping = (
+        OrganizationConnectorMapping.objects.select_for_update()
+        .select_related("connector")
+        .filter(organization=org)
+        .first()
+    )
+    if mapping is not None and create_only:
+        raise ValidationError(
+            {
+                "organization": f"{org.name} is already mapped to {mapping.connector.name}. "
+                "Edit the existing mapping instead."
+            },
+            code="already_mapped",
+        )
+    old = mapping.connector if mapping else None
+    if mapping is None:
+        mapping = OrganizationConnectorMapping(organization=org)
+    elif old.pk == connector.pk:
+        return mapping
+    mapping.connector = connector
+    mapping.changed_by = user
+    mapping.save()
+    _record(org, old, connector, user)
+    return mapping
+
+
+@transaction.atomic
+def unmap_organization(org: Organization, user=None, *, reason: str = "") -> bool:
+    """Send `org` back to the default connector. Returns False when it had no mapping."""
+    mapping = (
+        OrganizationConnectorMapping.objects.select_for_update()
+        .select_related("connector")
+        .filter(organization_id=org.pk)
+        .first()
+    )
+    if mapping is None:
+        return False
+    old = mapping.connector
+    mapping.delete()
+    _record(org, old, None, user, reason)
+    return True
+
+
+def default_change_preview(connector: WebConnector) -> dict:
+    """What making `connector` the default would do, for the confirmation page."""
+    current = WebConnector.objects.default()
+    return {
+        "current": current,
+        "moving": organizations_for(current).count() if current else 0,
+        "already_mapped": organizations_for(connector).count(),
+    }
+
+
+@transaction.atomic
+def make_default(connector: WebConnector, user=None) -> int:
+    """Make `connector` the default. Organizations following the old default now follow the new
+    one; mappings to the new default are removed (they would now be explicit mappings to the
+    default, which the rule forbids) and recorded. Returns how many organizations moved."""
+    connector = WebConnector.objects.select_for_update().get(pk=connector.pk)
+    if connector.is_default:
+        return 0
+    if not connector.active:
+        raise ValidationError("An inactive web connector cannot be the default.")
+    current = WebConnector.objects.select_for_update().filter(is_default=True).first()
+    moving = list(organizations_for(current).values_list("pk", flat=True)) if current else []
+    newly_default_mappings = list(
+        OrganizationConnectorMapping.objects.filter(connector=connector).select_related(
+            "organization"
+        )
+    )
+    OrganizationConnectorMapping.objects.filter(connector=connector).delete()
+    if current:
+        WebConnector.objects.filter(pk=current.pk).update(is_default=False)
+    WebConnector.objects.filter(pk=connector.pk).update(is_default=True)
+    connector.is_default = True
+    reason = f"{connector.name} became the default web connector"
+    if current:
+        current.is_default = False
+        MappingChange.objects.bulk_create(
+            MappingChange(
+                organization_id=pk,
+                old_connector=current,
+                new_connector=connector,
+                old_connector_name=f"{current.name} (default)",
+                new_connector_name=f"{connector.name} (default)",
+                changed_by=user,
+                reason=reason,
+            )
+            for pk in moving
+        )
+    MappingChange.objects.bulk_create(
+        MappingChange(
+            organization=mapping.organization,
+            old_connector=connector,
+            new_connector=connector,
+            old_connector_name=connector.name,
+            new_connector_name=f"{connector.name} (default)",
+            changed_by=user,
+            reason=reason + "; mapping no longer needed",
+        )
+        for mapping in newly_default_mappings
+    )
+    return len(moving)
+
+
+def check_connector_deletable(connector: WebConnector) -> None:
+    """Refuse deleting the default connector or one that still has mapped organizations."""
+    if connector.is_default:
+        raise ValidationError(
+            f"{connector.name} is the default web connector and cannot be deleted. "
+            "Make another connector the default first."
+        )
+    mapped = list(
+        connector.mappings.select_related("organization")
+        .order_by("organization__name")
+        .values_list("organization__name", flat=True)[:11]
+    )
+    if mapped:
+        term = current_term()
+        total = connector.mappings.count()
+        names = ", ".join(mapped[:10]) + (f" and {total - 10} more" if total > 10 else "")
+        raise ValidationError(
+            f"{connector.name} still has {total} mapped {term.lower_plural if total != 1 else term.lower}"
+            f" ({names}). Move or remove these mappings first."
+        )

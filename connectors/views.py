@@ -1,0 +1,2 @@
+def organization_panel_context(request, organization):
+    return None

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KaseyaModulesConfig(AppConfig):
+    name = "kaseya_modules"
+    verbose_name = "Kaseya modules"

@@ -1,0 +1,92 @@
+"""Extension points, so that apps add to shared pages without the page's app importing them.
+
+The left navigation, the organization page's Tools menu and panels, and the links on a web
+connector's page are filled from these registries, which each app fills in its AppConfig.ready().
+Data flows one way (DESIGN.md): `organizations` never imports `connectors` or `kaseya_modules`.
+"""
+
+from dataclasses import dataclass, field
+
+from django.urls import NoReverseMatch, reverse
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url_name: str
+    permission: str | None = None
+    # The navigation group a link sits in, e.g. ("Extensions & Integrations", "QuickBooks Extension").
+    section: tuple[str, ...] = ()
+    order: int = 100
+
+    def allowed(self, user) -> bool:
+        return self.permission is None or user.has_perm(self.permission)
+
+    def url(self, *args) -> str:
+        return reverse(self.url_name, args=args)
+
+
+@dataclass
+class Registry:
+    links: list[Link] = field(default_factory=list)
+
+    def add(self, link: Link) -> None:
+        if link not in self.links:
+            self.links.append(link)
+            self.links.sort(key=lambda item: (item.section, item.order, item.label))
+
+    def for_user(self, user) -> list[Link]:
+        return [link for link in self.links if link.allowed(user)]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A section on the organization page: a template plus a function giving its context."""
+
+    template: str
+    context: object  # callable(request, organization) -> dict | None (None hides the panel)
+    permission: str | None = None
+    order: int = 100
+
+
+nav_links = Registry()  # left navigation, shown on every page
+organization_tools = Registry()  # Tools menu on the organization page; url takes the org pk
+connector_links = Registry()  # links on a web connector's page; url takes the connector pk
+organization_panels: list[Panel] = []
+
+
+def add_organization_panel(panel: Panel) -> None:
+    if panel not in organization_panels:
+        organization_panels.append(panel)
+        organization_panels.sort(key=lambda item: item.order)
+
+
+def navigation_context(request) -> dict:
+    """Left navigation as nested sections for base.html, only what the user may open."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_sections": []}
+    from organizations.terms import current_term
+
+    term = current_term(request)
+    current = request.path
+    sections: dict[tuple[str, ...], list[dict]] = {}
+    for link in nav_links.for_user(user):
+        try:
+            url = link.url()
+        except NoReverseMatch:
+            continue
+        sections.setdefault(link.section, []).append(
+            {"label": link.label.format(term=term), "url": url, "active": current.startswith(url) and url != "/"}
+        )
+    return {
+        "nav_sections": [
+            {"path": section, "title": section[-1] if section else "", "links": links}
+            for section, links in sections.items()
+        ]
+    }
+
+
+def navigation(request) -> dict:
+    """Context processor."""
+    return navigation_context(request)

@@ -1,0 +1,6 @@
+from .terms import current_term
+
+
+def organization_term(request):
+    """`term` in every template: {{ term }}, {{ term.plural }}, {{ term.lower }}, {{ term.lower_plural }}."""
+    return {"term": current_term(request)}

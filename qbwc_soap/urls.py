@@ -1,0 +1,2 @@
+app_name = "qbwc_soap"
+urlpatterns = []
