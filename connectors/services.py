@@ -208,3 +208,47 @@ def check_connector_deletable(connector: WebConnector) -> None:
             f"{connector.name} still has {total} mapped {term.lower_plural if total != 1 else term.lower}"
             f" ({names}). Move or remove these mappings first."
         )
+
+
+def routed_counts() -> dict[int, int]:
+    """How many billable organizations each connector receives, in two queries."""
+    from django.db.models import Count
+
+    counts = dict(
+        OrganizationConnectorMapping.objects.filter(
+            organization__in=Organization.objects.billable()
+        )
+        .values_list("connector_id")
+        .annotate(n=Count("pk"))
+        .values_list("connector_id", "n")
+    )
+    default = WebConnector.objects.default()
+    if default is not None:
+        counts[default.pk] = organizations_for(default).count()
+    return counts
+
+
+def new_connector_password() -> str:
+    """A random QBWC password: the admin copies it into the Web Connector once."""
+    import secrets
+
+    return secrets.token_urlsafe(18)
+
+
+@transaction.atomic
+def create_connector(form, user=None) -> tuple[WebConnector, str]:
+    """Save a new connector from a valid form with a fresh password; returns it and the raw
+    password, which is shown once and never stored in the clear."""
+    connector = form.save(commit=False)
+    raw = new_connector_password()
+    connector.set_password(raw)
+    connector.save()
+    return connector, raw
+
+
+@transaction.atomic
+def reset_connector_password(connector: WebConnector) -> str:
+    raw = new_connector_password()
+    connector.set_password(raw)
+    connector.save(update_fields=["password", "updated_at"])
+    return raw

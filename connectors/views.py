@@ -1,2 +1,325 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.conf import settings
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from mapping_portal.lib.decorators import permission_required
+from mapping_portal.lib.navigation import connector_links
+from mapping_portal.lib.paging import paginate
+from organizations.models import Organization
+from organizations.terms import current_term
+
+from . import services
+from .forms import MappingFilterForm, MappingForm, WebConnectorForm
+from .models import MappingChange, OrganizationConnectorMapping, WebConnector
+from .qwc import InsecureSiteURL, build_qwc, qbwc_url
+
+PERM = "connectors.configure_quickbooks"
+
+
+# --- Web connectors -------------------------------------------------------------------------
+
+
+@permission_required(PERM)
+@require_GET
+def connector_list(request):
+    connectors = list(WebConnector.objects.all())
+    counts = services.routed_counts()
+    for connector in connectors:
+        connector.routed = counts.get(connector.pk, 0)
+    return render(request, "connectors/list.html", {"connectors": connectors})
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
+def connector_add(request):
+    form = WebConnectorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        connector, raw = services.create_connector(form, request.user)
+        return render(
+            request,
+            "connectors/password.html",
+            {"connector": connector, "password": raw, "created": True},
+        )
+    return render(request, "connectors/form.html", {"form": form, "connector": None})
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
+def connector_edit(request, pk):
+    connector = get_object_or_404(WebConnector, pk=pk)
+    form = WebConnectorForm(request.POST or None, instance=connector)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Saved {connector.name}.")
+        return redirect("connectors:detail", pk=connector.pk)
+    return render(request, "connectors/form.html", {"form": form, "connector": connector})
+
+
+@permission_required(PERM)
+@require_GET
+def connector_detail(request, pk):
+    connector = get_object_or_404(WebConnector, pk=pk)
+    routed = services.organizations_for(connector)
+    links = [
+        {"label": link.label, "url": link.url(connector.pk)}
+        for link in connector_links.for_user(request.user)
+    ]
+    try:
+        app_url = qbwc_url(settings.SITE_URL)
+        url_problem = None
+    except InsecureSiteURL as exc:
+        app_url, url_problem = None, str(exc)
+    return render(
+        request,
+        "connectors/detail.html",
+        {
+            "connector": connector,
+            "routed_count": routed.count(),
+            "routed_sample": routed.only("pk", "name")[:20],
+            "links": links,
+            "app_url": app_url,
+            "url_problem": url_problem,
+        },
+    )
+
+
+@permission_required(PERM)
+@require_POST
+def connector_reset_password(request, pk):
+    connector = get_object_or_404(WebConnector, pk=pk)
+    raw = services.reset_connector_password(connector)
+    return render(
+        request,
+        "connectors/password.html",
+        {"connector": connector, "password": raw, "created": False},
+    )
+
+
+@permission_required(PERM)
+@require_GET
+def connector_qwc(request, pk):
+    connector = get_object_or_404(WebConnector, pk=pk)
+    try:
+        body = build_qwc(connector, settings.SITE_URL)
+    except InsecureSiteURL as exc:
+        messages.error(request, str(exc))
+        return redirect("connectors:detail", pk=connector.pk)
+    response = HttpResponse(body, content_type="application/xml; charset=utf-8")
+    filename = slugify(connector.name) or f"connector-{connector.pk}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}.qwc"'
+    return response
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
+def connector_make_default(request, pk):
+    connector = get_object_or_404(WebConnector, pk=pk)
+    if connector.is_default:
+        messages.info(request, f"{connector.name} is already the default web connector.")
+        return redirect("connectors:detail", pk=connector.pk)
+    if request.method == "POST":
+        try:
+            moved = services.make_default(connector, request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("connectors:detail", pk=connector.pk)
+        term = current_term(request)
+        messages.success(
+            request,
+            f"{connector.name} is now the default web connector; {moved} "
+            f"{term.lower if moved == 1 else term.lower_plural} moved to it.",
+        )
+        return redirect("connectors:list")
+    preview = services.default_change_preview(connector)
+    return render(
+        request, "connectors/make_default.html", {"connector": connector, "preview": preview}
+    )
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
+def connector_delete(request, pk):
+    connector = get_object_or_404(WebConnector, pk=pk)
+    try:
+        services.check_connector_deletable(connector)
+        problem = None
+    except ValidationError as exc:
+        problem = " ".join(exc.messages)
+    if request.method == "POST" and problem is None:
+        name = connector.name
+        connector.delete()
+        messages.success(request, f"Deleted web connector {name}.")
+        return redirect("connectors:list")
+    mapped = connector.mappings.select_related("organization").order_by("organization__name")
+    return render(
+        request,
+        "connectors/delete.html",
+        {"connector": connector, "problem": problem, "mapped": mapped[:100]},
+        status=409 if request.method == "POST" else 200,
+    )
+
+
+# --- Organization / Web Connector Mapping ---------------------------------------------------
+
+
+def _mapping_rows(request):
+    form = MappingFilterForm(request.GET)
+    mappings = OrganizationConnectorMapping.objects.select_related(
+        "organization", "connector", "changed_by"
+    ).order_by("organization__name", "pk")
+    if form.is_valid():
+        query = form.cleaned_data["q"].strip()
+        if query:
+            condition = Q(organization__name__icontains=query)
+            if query.isdigit():
+                condition |= Q(organization__autotask_id=int(query))
+            mappings = mappings.filter(condition)
+        if form.cleaned_data["connector"]:
+            mappings = mappings.filter(connector=form.cleaned_data["connector"])
+    page, query = paginate(request, mappings, 25, request.GET.get("page"))
+    return form, page, query
+
+
+@permission_required(PERM)
+@require_GET
+def mapping_list(request):
+    form, page, query = _mapping_rows(request)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query,
+        "default": WebConnector.objects.default(),
+        "mappable": WebConnector.objects.mappable().exists(),
+    }
+    template = "connectors/mapping_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#mappings"
+    return render(request, template, context)
+
+
+def _mapping_dialog(request, form, mapping=None, status=200):
+    # The picker shows the chosen organization's name next to its hidden primary key.
+    org_pk = form["organization"].value()
+    label = ""
+    if mapping is not None:
+        label = mapping.organization.name
+    elif str(org_pk or "").isdigit():
+        label = Organization.objects.filter(pk=org_pk).values_list("name", flat=True).first() or ""
+    context = {
+        "form": form,
+        "mapping": mapping,
+        "picker_label": label,
+        "existing": getattr(form, "existing_mapping", None),
+    }
+    if request.htmx:
+        return render(request, "connectors/mapping_dialog.html", context, status=status)
+    return render(request, "connectors/mapping_form_page.html", context, status=status)
+
+
+def _saved(request, message):
+    messages.success(request, message)
+    if request.htmx:
+        # Close the dialog; the list (or the organization page's panel) listens for
+        # mappingsChanged and refreshes itself in place, messages included.
+        response = HttpResponse(status=204)
+        trigger_client_event(response, "closeModal")
+        trigger_client_event(response, "mappingsChanged")
+        return response
+    return redirect("connectors:mapping_list")
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
+def mapping_new(request):
+    if request.method == "POST":
+        form = MappingForm(request.POST)
+        if form.is_valid():
+            try:
+                services.map_organization(
+                    form.cleaned_data["organization"],
+                    form.cleaned_data["connector"],
+                    request.user,
+                    create_only=True,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.error_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                org = form.cleaned_data["organization"]
+                return _saved(
+                    request, f"{org.name} now goes to {form.cleaned_data['connector'].name}."
+                )
+        return _mapping_dialog(request, form)
+    initial = {}
+    if request.GET.get("organization", "").isdigit():
+        initial["organization"] = int(request.GET["organization"])
+    form = MappingForm(initial=initial)
+    return _mapping_dialog(request, form)
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
+def mapping_edit(request, pk):
+    mapping = get_object_or_404(
+        OrganizationConnectorMapping.objects.select_related("organization", "connector"), pk=pk
+    )
+    if request.method == "POST":
+        form = MappingForm(request.POST, mapping=mapping)
+        if form.is_valid():
+            try:
+                services.map_organization(
+                    mapping.organization, form.cleaned_data["connector"], request.user
+                )
+            except ValidationError as exc:
+                for field, errors in exc.error_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                return _saved(
+                    request,
+                    f"{mapping.organization.name} now goes to "
+                    f"{form.cleaned_data['connector'].name}.",
+                )
+        return _mapping_dialog(request, form, mapping)
+    return _mapping_dialog(request, MappingForm(mapping=mapping), mapping)
+
+
+@permission_required(PERM)
+@require_POST
+def mapping_remove(request, pk):
+    mapping = get_object_or_404(
+        OrganizationConnectorMapping.objects.select_related("organization"), pk=pk
+    )
+    services.unmap_organization(mapping.organization, request.user)
+    default = WebConnector.objects.default()
+    message = f"{mapping.organization.name} goes to the default web connector"
+    message += f" ({default.name}) again." if default else " again."
+    return _saved(request, message)
+
+
+# --- Panel on the organization page ---------------------------------------------------------
+
+
 def organization_panel_context(request, organization):
-    return None
+    mapping = (
+        OrganizationConnectorMapping.objects.select_related("connector")
+        .filter(organization=organization)
+        .first()
+    )
+    return {
+        "organization": organization,
+        "mapping": mapping,
+        "connector": mapping.connector if mapping else WebConnector.objects.default(),
+        "history": MappingChange.objects.filter(organization=organization).select_related(
+            "changed_by"
+        )[:25],
+        "map_url": reverse("connectors:mapping_new") + f"?organization={organization.pk}",
+    }

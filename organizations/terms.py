@@ -19,6 +19,12 @@ class Term:
     def lower_plural(self) -> str:
         return self.plural.lower()
 
+    @property
+    def a(self) -> str:
+        """With its indefinite article: "an organization", "a customer"."""
+        article = "an" if self.singular[0].lower() in "aeiou" else "a"
+        return f"{article} {self.lower}"
+
     def __str__(self):
         return self.singular
 

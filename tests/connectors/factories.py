@@ -9,6 +9,7 @@ CONNECTOR_PASSWORD = "correct horse battery staple"
 class WebConnectorFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = WebConnector
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Connector {n}")
     username = factory.Sequence(lambda n: f"qbwc-user-{n}")
