@@ -52,7 +52,13 @@ class MappingAdmin(admin.ModelAdmin):
 
 @admin.register(MappingChange)
 class MappingChangeAdmin(admin.ModelAdmin):
-    list_display = ["organization", "old_connector_name", "new_connector_name", "changed_by", "changed_at"]
+    list_display = [
+        "organization",
+        "old_connector_name",
+        "new_connector_name",
+        "changed_by",
+        "changed_at",
+    ]
     list_select_related = ["organization", "changed_by"]
 
     def has_add_permission(self, request):

@@ -8,7 +8,12 @@ from .services import map_organization
 
 CONNECTORS = [
     ("Main company file", "qbwc-main", "demo-main-password", r"C:\QuickBooks\Acme MSP.QBW"),
-    ("Managed Services LLC", "qbwc-msllc", "demo-msllc-password", r"C:\QuickBooks\Managed Services LLC.QBW"),
+    (
+        "Managed Services LLC",
+        "qbwc-msllc",
+        "demo-msllc-password",
+        r"C:\QuickBooks\Managed Services LLC.QBW",
+    ),
     ("Canada branch", "qbwc-canada", "demo-canada-password", r"C:\QuickBooks\Canada Branch.QBW"),
 ]
 

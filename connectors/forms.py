@@ -11,7 +11,14 @@ from .services import validate_mapping
 class WebConnectorForm(forms.ModelForm):
     class Meta:
         model = WebConnector
-        fields = ["name", "company_file", "username", "run_every_minutes", "qbxml_version", "active"]
+        fields = [
+            "name",
+            "company_file",
+            "username",
+            "run_every_minutes",
+            "qbxml_version",
+            "active",
+        ]
 
     def clean_active(self):
         active = self.cleaned_data["active"]
@@ -50,9 +57,7 @@ class MappingForm(forms.Form):
         self.mapping = mapping
         term = current_term()
         self.fields["organization"].label = term.singular
-        self.fields["organization"].error_messages["required"] = (
-            f"Choose {term.a} from the list."
-        )
+        self.fields["organization"].error_messages["required"] = f"Choose {term.a} from the list."
         # Only active non-default connectors are offered; validation still names the reason if
         # another one is posted.
         self.fields["connector"].choices = [("", "Choose a web connector")] + [

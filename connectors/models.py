@@ -2,7 +2,6 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
@@ -78,12 +77,6 @@ class WebConnector(models.Model):
     def __str__(self):
         return self.name
 
-    def set_password(self, raw_password: str) -> None:
-        self.password = make_password(raw_password)
-
-    def check_password(self, raw_password: str) -> bool:
-        return bool(self.password) and check_password(raw_password, self.password)
-
     def save(self, *args, **kwargs):
         # The first connector becomes the default, in the model so every path (forms, admin,
         # scripts) gets it. Two first connectors created at once both try; the partial unique
@@ -107,6 +100,12 @@ class WebConnector(models.Model):
 
         check_connector_deletable(self)
         return super().delete(*args, **kwargs)
+
+    def set_password(self, raw_password: str) -> None:
+        self.password = make_password(raw_password)
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password) and check_password(raw_password, self.password)
 
 
 class OrganizationConnectorMapping(models.Model):
@@ -161,4 +160,3 @@ class MappingChange(models.Model):
 
     def __str__(self):
         return f"{self.organization}: {self.old_connector_name} → {self.new_connector_name}"
-

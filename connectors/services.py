@@ -49,7 +49,9 @@ def validate_mapping(org: Organization, connector: WebConnector) -> None:
             "to use the default."
         )
     elif not connector.active:
-        errors["connector"] = f"{connector.name} is inactive and cannot receive {term.lower_plural}."
+        errors["connector"] = (
+            f"{connector.name} is inactive and cannot receive {term.lower_plural}."
+        )
     if errors:
         raise ValidationError(errors)
 
@@ -204,9 +206,10 @@ def check_connector_deletable(connector: WebConnector) -> None:
         term = current_term()
         total = connector.mappings.count()
         names = ", ".join(mapped[:10]) + (f" and {total - 10} more" if total > 10 else "")
+        noun = term.lower if total == 1 else term.lower_plural
         raise ValidationError(
-            f"{connector.name} still has {total} mapped {term.lower_plural if total != 1 else term.lower}"
-            f" ({names}). Move or remove these mappings first."
+            f"{connector.name} still has {total} mapped {noun} ({names}). "
+            "Move or remove these mappings first."
         )
 
 

@@ -7,9 +7,7 @@ PAGE_SIZES = (25, 50, 100)
 
 class OrganizationFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
-    type = forms.ChoiceField(
-        required=False, choices=[("", "All types"), *OrganizationType.choices]
-    )
+    type = forms.ChoiceField(required=False, choices=[("", "All types"), *OrganizationType.choices])
     page = forms.IntegerField(required=False, min_value=1)
 
 

@@ -31,12 +31,33 @@ COLUMNS = {
     "email": "email",
 }
 REQUIRED = ("autotask_id", "name")
-TEXT_FIELDS = ("name", "address1", "address2", "city", "state", "postal_code", "country", "phone", "email")
+TEXT_FIELDS = (
+    "name",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "phone",
+    "email",
+)
 _TYPES = {c.value: c.value for c in OrganizationType} | {
     c.label.lower(): c.value for c in OrganizationType
 }
-_BOOLS = {"": True, "1": True, "true": True, "yes": True, "y": True, "active": True,
-          "0": False, "false": False, "no": False, "n": False, "inactive": False}
+_BOOLS = {
+    "": True,
+    "1": True,
+    "true": True,
+    "yes": True,
+    "y": True,
+    "active": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "n": False,
+    "inactive": False,
+}
 
 
 @dataclass
@@ -121,7 +142,9 @@ def parse(data: bytes) -> tuple[list[dict], ImportResult]:
             if row.get("autotask_id") is not None:
                 first = seen.get(row["autotask_id"])
                 if first is not None:
-                    problems.append(f"Autotask ID {row['autotask_id']} already appears on line {first}.")
+                    problems.append(
+                        f"Autotask ID {row['autotask_id']} already appears on line {first}."
+                    )
                 else:
                     seen[row["autotask_id"]] = line
             for problem in problems:
@@ -156,7 +179,9 @@ def _clean_row(raw: dict, max_lengths: dict) -> tuple[dict, list[str]]:
                 problems.append(f"{name} is longer than {max_lengths[name]} characters.")
             row[name] = value
     if "org_type" in raw:
-        org_type = _TYPES.get(raw["org_type"].lower()) if raw["org_type"] else OrganizationType.CUSTOMER
+        org_type = (
+            _TYPES.get(raw["org_type"].lower()) if raw["org_type"] else OrganizationType.CUSTOMER
+        )
         if org_type is None:
             problems.append(
                 f"Unknown type {raw['org_type']!r}; use one of "
@@ -197,7 +222,10 @@ def _check_parents(rows: list[dict], result: ImportResult) -> None:
         parent = row.get("parent")
         if parent and parent not in in_file and parent not in known:
             result.errors.append(
-                RowError(row["_line"], f"Parent Autotask ID {parent} is neither in the file nor in the portal.")
+                RowError(
+                    row["_line"],
+                    f"Parent Autotask ID {parent} is neither in the file nor in the portal.",
+                )
             )
     # A parent loop inside the file (A → B → A) would leave no root.
     for row in rows:
@@ -256,15 +284,23 @@ def import_organizations(data: bytes) -> ImportResult:
             pk_by_id = {}
             for chunk in _chunks(sorted(needed), 5000):
                 pk_by_id.update(
-                    Organization.objects.filter(autotask_id__in=chunk).values_list("autotask_id", "pk")
+                    Organization.objects.filter(autotask_id__in=chunk).values_list(
+                        "autotask_id", "pk"
+                    )
                 )
             orgs = []
             for chunk in _chunks([row["autotask_id"] for row in with_parent], 5000):
-                orgs.extend(Organization.objects.filter(autotask_id__in=chunk).only("pk", "autotask_id", "parent_id"))
+                orgs.extend(
+                    Organization.objects.filter(autotask_id__in=chunk).only(
+                        "pk", "autotask_id", "parent_id"
+                    )
+                )
             parent_of = {row["autotask_id"]: row["parent"] for row in with_parent}
             changed = []
             for org in orgs:
-                parent_pk = pk_by_id.get(parent_of[org.autotask_id]) if parent_of[org.autotask_id] else None
+                parent_pk = (
+                    pk_by_id.get(parent_of[org.autotask_id]) if parent_of[org.autotask_id] else None
+                )
                 if org.parent_id != parent_pk:
                     org.parent_id = parent_pk
                     changed.append(org)

@@ -79,9 +79,7 @@ def typeahead(request):
                 .ranked_for(query)
                 .only("pk", "name", "org_type", "autotask_id")[:limit]
             )
-    return render(
-        request, "organizations/_typeahead.html", {"results": results, "query": query}
-    )
+    return render(request, "organizations/_typeahead.html", {"results": results, "query": query})
 
 
 @permission_required("organizations.view_organization")
@@ -93,7 +91,9 @@ def browse(request):
     if form.is_valid():
         organizations = organizations.search(form.cleaned_data["q"])
     page, query = paginate(request, organizations, 10, request.GET.get("page"))
-    return render(request, "organizations/_browse.html", {"page": page, "query": query, "form": form})
+    return render(
+        request, "organizations/_browse.html", {"page": page, "query": query, "form": form}
+    )
 
 
 @permission_required("organizations.add_organization")

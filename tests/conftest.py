@@ -22,8 +22,12 @@ def pytest_sessionstart(session):
     db = settings.DATABASES["default"]
     try:
         psycopg.connect(
-            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"] or None,
-            password=db["PASSWORD"] or None, dbname=db["NAME"], connect_timeout=5,
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            user=db["USER"] or None,
+            password=db["PASSWORD"] or None,
+            dbname=db["NAME"],
+            connect_timeout=5,
         ).close()
     except psycopg.Error as exc:
         pytest.exit(f"CI=true but PostgreSQL is unreachable: {exc}", returncode=3)

@@ -85,7 +85,9 @@ def database_from_url(name: str, sqlite_default: Path) -> dict:
     if parts.scheme in ("postgres", "postgresql"):
         database = unquote(parts.path.lstrip("/"))
         if not database:
-            raise ImproperlyConfigured(f"{name} must name a database, e.g. postgres://host/mapping.")
+            raise ImproperlyConfigured(
+                f"{name} must name a database, e.g. postgres://host/mapping."
+            )
         try:
             port = parts.port
         except ValueError:

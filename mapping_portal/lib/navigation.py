@@ -15,7 +15,7 @@ class Link:
     label: str
     url_name: str
     permission: str | None = None
-    # The navigation group a link sits in, e.g. ("Extensions & Integrations", "QuickBooks Extension").
+    # The navigation group a link sits in, e.g. ("Extensions & Integrations", "QuickBooks").
     section: tuple[str, ...] = ()
     order: int = 100
 
@@ -77,7 +77,11 @@ def navigation_context(request) -> dict:
         except NoReverseMatch:
             continue
         sections.setdefault(link.section, []).append(
-            {"label": link.label.format(term=term), "url": url, "active": current.startswith(url) and url != "/"}
+            {
+                "label": link.label.format(term=term),
+                "url": url,
+                "active": current.startswith(url) and url != "/",
+            }
         )
     return {
         "nav_sections": [

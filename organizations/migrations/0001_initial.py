@@ -6,47 +6,111 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PortalSettings',
+            name="PortalSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('organization_term', models.CharField(choices=[('Organization', 'Organization'), ('Account', 'Account'), ('Business Unit', 'Business Unit'), ('Client Company', 'Client Company'), ('Customer', 'Customer'), ('Site', 'Site')], default='Organization', max_length=32)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "organization_term",
+                    models.CharField(
+                        choices=[
+                            ("Organization", "Organization"),
+                            ("Account", "Account"),
+                            ("Business Unit", "Business Unit"),
+                            ("Client Company", "Client Company"),
+                            ("Customer", "Customer"),
+                            ("Site", "Site"),
+                        ],
+                        default="Organization",
+                        max_length=32,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'portal settings',
-                'permissions': [('change_organization_term', 'Can change what organizations are called')],
+                "verbose_name_plural": "portal settings",
+                "permissions": [
+                    ("change_organization_term", "Can change what organizations are called")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('autotask_id', models.BigIntegerField(unique=True, verbose_name='Autotask ID')),
-                ('name', models.CharField(max_length=255)),
-                ('org_type', models.CharField(choices=[('customer', 'Customer'), ('lead', 'Lead'), ('prospect', 'Prospect'), ('vendor', 'Vendor'), ('partner', 'Partner'), ('dead', 'Dead'), ('cancelation', 'Cancelation')], default='customer', max_length=16, verbose_name='type')),
-                ('active', models.BooleanField(default=True)),
-                ('address1', models.CharField(blank=True, max_length=255, verbose_name='address line 1')),
-                ('address2', models.CharField(blank=True, max_length=255, verbose_name='address line 2')),
-                ('city', models.CharField(blank=True, max_length=100)),
-                ('state', models.CharField(blank=True, max_length=100, verbose_name='state / province')),
-                ('postal_code', models.CharField(blank=True, max_length=32)),
-                ('country', models.CharField(blank=True, max_length=100)),
-                ('phone', models.CharField(blank=True, max_length=64)),
-                ('email', models.CharField(blank=True, max_length=254)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='organizations.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("autotask_id", models.BigIntegerField(unique=True, verbose_name="Autotask ID")),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "org_type",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("lead", "Lead"),
+                            ("prospect", "Prospect"),
+                            ("vendor", "Vendor"),
+                            ("partner", "Partner"),
+                            ("dead", "Dead"),
+                            ("cancelation", "Cancelation"),
+                        ],
+                        default="customer",
+                        max_length=16,
+                        verbose_name="type",
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "address1",
+                    models.CharField(blank=True, max_length=255, verbose_name="address line 1"),
+                ),
+                (
+                    "address2",
+                    models.CharField(blank=True, max_length=255, verbose_name="address line 2"),
+                ),
+                ("city", models.CharField(blank=True, max_length=100)),
+                (
+                    "state",
+                    models.CharField(blank=True, max_length=100, verbose_name="state / province"),
+                ),
+                ("postal_code", models.CharField(blank=True, max_length=32)),
+                ("country", models.CharField(blank=True, max_length=100)),
+                ("phone", models.CharField(blank=True, max_length=64)),
+                ("email", models.CharField(blank=True, max_length=254)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': [django.db.models.functions.text.Upper('name'), 'pk'],
-                'indexes': [models.Index(django.db.models.functions.text.Upper('name'), models.F('id'), name='org_upper_name_idx')],
+                "ordering": [django.db.models.functions.text.Upper("name"), "pk"],
+                "indexes": [
+                    models.Index(
+                        django.db.models.functions.text.Upper("name"),
+                        models.F("id"),
+                        name="org_upper_name_idx",
+                    )
+                ],
             },
         ),
     ]

@@ -4,7 +4,7 @@ from django.db import migrations
 # a trigram GIN index on that same expression serves it at 100,000+ organizations. SQLite (demo)
 # has no pg_trgm, so this only runs on PostgreSQL.
 CREATE = (
-    'CREATE INDEX IF NOT EXISTS org_name_trgm_idx ON organizations_organization '
+    "CREATE INDEX IF NOT EXISTS org_name_trgm_idx ON organizations_organization "
     'USING gin (UPPER("name") gin_trgm_ops)'
 )
 DROP = "DROP INDEX IF EXISTS org_name_trgm_idx"

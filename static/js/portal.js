@@ -6,7 +6,9 @@
     var holder = document.getElementById("modal");
     var dialog = holder && holder.querySelector("dialog");
     if (dialog && dialog.open) dialog.close();
-    if (holder) holder.innerHTML = "";
+    // Emptied on the next tick: other events from the same response (mappingsChanged) are
+    // still dispatched on elements inside the dialog and must bubble up to <body> first.
+    if (holder) setTimeout(function () { holder.innerHTML = ""; }, 0);
   }
 
   document.addEventListener("htmx:afterSwap", function (event) {

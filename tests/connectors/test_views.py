@@ -77,8 +77,14 @@ def test_forms_require_a_csrf_token(qb_admin, default_connector, other_connector
 def test_adding_a_connector_shows_its_password_once_and_stores_a_hash(qb_client):
     response = qb_client.post(
         reverse("connectors:add"),
-        {"name": "Books", "username": "books", "run_every_minutes": 30, "qbxml_version": "13.0",
-         "active": "on", "company_file": r"C:\QB\Books.QBW"},
+        {
+            "name": "Books",
+            "username": "books",
+            "run_every_minutes": 30,
+            "qbxml_version": "13.0",
+            "active": "on",
+            "company_file": r"C:\QB\Books.QBW",
+        },
     )
     assert response.status_code == 200
     raw = response.context["password"]
@@ -102,8 +108,12 @@ def test_resetting_the_password_replaces_it(qb_client, default_connector):
 def test_connector_usernames_are_unique(qb_client, default_connector):
     response = qb_client.post(
         reverse("connectors:add"),
-        {"name": "Other", "username": default_connector.username, "run_every_minutes": 60,
-         "qbxml_version": "13.0"},
+        {
+            "name": "Other",
+            "username": default_connector.username,
+            "run_every_minutes": 60,
+            "qbxml_version": "13.0",
+        },
     )
     assert response.status_code == 200
     assert "username" in response.context["form"].errors
@@ -112,8 +122,12 @@ def test_connector_usernames_are_unique(qb_client, default_connector):
 def test_default_connector_cannot_be_deactivated(qb_client, default_connector):
     response = qb_client.post(
         reverse("connectors:edit", args=[default_connector.pk]),
-        {"name": default_connector.name, "username": default_connector.username,
-         "run_every_minutes": 60, "qbxml_version": "13.0"},
+        {
+            "name": default_connector.name,
+            "username": default_connector.username,
+            "run_every_minutes": 60,
+            "qbxml_version": "13.0",
+        },
     )
     assert response.status_code == 200
     assert "cannot be deactivated" in response.content.decode()
@@ -155,10 +169,14 @@ def test_qwc_refuses_plain_http_on_a_public_host(qb_client, default_connector, s
     settings.SITE_URL = "http://portal.example.com"
     response = qb_client.get(reverse("connectors:qwc", args=[default_connector.pk]), follow=True)
     assert "https" in response.content.decode()
-    assert response.redirect_chain[-1][0] == reverse("connectors:detail", args=[default_connector.pk])
+    assert response.redirect_chain[-1][0] == reverse(
+        "connectors:detail", args=[default_connector.pk]
+    )
 
 
-def test_make_default_confirmation_says_how_many_move(qb_client, default_connector, other_connector):
+def test_make_default_confirmation_says_how_many_move(
+    qb_client, default_connector, other_connector
+):
     OrganizationFactory.create_batch(3)
     OrganizationFactory(org_type=OrganizationType.DEAD)
     response = qb_client.get(reverse("connectors:make_default", args=[other_connector.pk]))

@@ -25,6 +25,4 @@ class Command(BaseCommand):
                 username, password = DEMO_ADMIN
                 if not User.objects.filter(username=username).exists():
                     User.objects.create_superuser(username, "admin@example.com", password)
-                self.stdout.write(
-                    self.style.SUCCESS(f"Demo admin login: {username} / {password}")
-                )
+                self.stdout.write(self.style.SUCCESS(f"Demo admin login: {username} / {password}"))
