@@ -74,10 +74,10 @@ def typeahead(request):
         query = form.cleaned_data["q"].strip()
         limit = form.cleaned_data["limit"] or TYPEAHEAD_LIMIT
         if query:
-            results = list(
+            results = (
                 Organization.objects.billable()
-                .ranked_for(query)
-                .only("pk", "name", "org_type", "autotask_id")[:limit]
+                .only("pk", "name", "org_type", "autotask_id")
+                .typeahead(query, limit)
             )
     return render(request, "organizations/_typeahead.html", {"results": results, "query": query})
 

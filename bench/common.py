@@ -1,0 +1,54 @@
+"""Shared set-up for benchmarks: a scratch database of its own (kept between runs so seeding
+happens once), timing helpers and a table printer. Benchmarks print; they assert nothing."""
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mapping_portal.settings")
+os.environ.setdefault("DEBUG", "true")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+BENCH_DB = "mapping_portal_bench"
+
+
+def setup_database():
+    """Create (or reuse) the bench database and point the default connection at it."""
+    from django.conf import settings
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # the test client's host, in-memory mail
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = (
+        BENCH_DB if connection.vendor == "postgresql" else "var/bench.sqlite3"
+    )
+    connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
+    if connection.vendor != "postgresql":
+        print("NOTE: DATABASE_URL is not PostgreSQL; figures are for SQLite and not the target.")
+
+
+def median_ms(fn, repeat: int = 25, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def print_table(title: str, header: list[str], rows: list[list]) -> None:
+    cells = [header] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for row in cells[1:]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
