@@ -11,7 +11,13 @@ class ConnectorsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         post_migrate.connect(ensure_quickbooks_group, sender=self)
-        from mapping_portal.lib.navigation import Link, Panel, add_organization_panel, nav_links
+        from mapping_portal.lib.navigation import (
+            Link,
+            Panel,
+            add_organization_panel,
+            nav_links,
+            organization_tools,
+        )
 
         perm = "connectors.configure_quickbooks"
         nav_links.add(Link("Web Connectors", "connectors:list", perm, QB_SECTION, 10))
@@ -23,6 +29,9 @@ class ConnectorsConfig(AppConfig):
                 QB_SECTION,
                 20,
             )
+        )
+        organization_tools.add(
+            Link("QuickBooks Web Connector", "connectors:organization_mapping", perm)
         )
         from .views import organization_panel_context
 

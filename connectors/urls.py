@@ -16,4 +16,9 @@ urlpatterns = [
     path("mappings/new/", views.mapping_new, name="mapping_new"),
     path("mappings/<int:pk>/edit/", views.mapping_edit, name="mapping_edit"),
     path("mappings/<int:pk>/remove/", views.mapping_remove, name="mapping_remove"),
+    path(
+        "mappings/organization/<int:organization_pk>/",
+        views.organization_mapping,
+        name="organization_mapping",
+    ),
 ]

@@ -305,6 +305,17 @@ def mapping_remove(request, pk):
     return _saved(request, message)
 
 
+@permission_required(PERM)
+@require_GET
+def organization_mapping(request, organization_pk):
+    """The organization page's Tools entry: edit its mapping, or start one for it."""
+    organization = get_object_or_404(Organization, pk=organization_pk)
+    mapping = OrganizationConnectorMapping.objects.filter(organization=organization).first()
+    if mapping is not None:
+        return redirect("connectors:mapping_edit", pk=mapping.pk)
+    return redirect(reverse("connectors:mapping_new") + f"?organization={organization.pk}")
+
+
 # --- Panel on the organization page ---------------------------------------------------------
 
 

@@ -62,33 +62,32 @@ def add_organization_panel(panel: Panel) -> None:
 
 
 def navigation_context(request) -> dict:
-    """Left navigation as nested sections for base.html, only what the user may open."""
+    """Left navigation as a tree of sections (Admin › Admin Categories › …) for base.html,
+    holding only the links the user may open; sections without such links are left out."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_sections": []}
+        return {"nav_tree": {"links": [], "children": []}}
     from organizations.terms import current_term
 
     term = current_term(request)
     current = request.path
-    sections: dict[tuple[str, ...], list[dict]] = {}
+    root = {"title": "", "links": [], "children": [], "_index": {}}
     for link in nav_links.for_user(user):
         try:
             url = link.url()
         except NoReverseMatch:
             continue
-        sections.setdefault(link.section, []).append(
-            {
-                "label": link.label.format(term=term),
-                "url": url,
-                "active": current.startswith(url) and url != "/",
-            }
+        node = root
+        for title in link.section:
+            if title not in node["_index"]:
+                child = {"title": title, "links": [], "children": [], "_index": {}}
+                node["_index"][title] = child
+                node["children"].append(child)
+            node = node["_index"][title]
+        node["links"].append(
+            {"label": link.label.format(term=term), "url": url, "active": current.startswith(url)}
         )
-    return {
-        "nav_sections": [
-            {"path": section, "title": section[-1] if section else "", "links": links}
-            for section, links in sections.items()
-        ]
-    }
+    return {"nav_tree": root}
 
 
 def navigation(request) -> dict:

@@ -35,6 +35,7 @@ def urls(default_connector, other_connector, mapping):
         ("get", reverse("connectors:mapping_new"), 200),
         ("get", reverse("connectors:mapping_edit", args=[mapping.pk]), 200),
         ("post", reverse("connectors:mapping_remove", args=[mapping.pk]), 302),
+        ("get", reverse("connectors:organization_mapping", args=[mapping.organization_id]), 302),
     ]
 
 
@@ -360,3 +361,32 @@ def test_admin_path_refuses_dead_organizations(admin_client, default_connector, 
     assert response.status_code == 200
     assert "cannot be mapped" in response.content.decode()
     assert not OrganizationConnectorMapping.objects.exists()
+
+
+def test_organization_tools_menu_opens_its_mapping(qb_client, mapping, other_connector):
+    org = mapping.organization
+    body = qb_client.get(reverse("organizations:detail", args=[org.pk])).content.decode()
+    tool_url = reverse("connectors:organization_mapping", args=[org.pk])
+    assert "Tools" in body and tool_url in body
+    assert qb_client.get(tool_url)["Location"] == reverse(
+        "connectors:mapping_edit", args=[mapping.pk]
+    )
+    unmapped = OrganizationFactory()
+    location = qb_client.get(reverse("connectors:organization_mapping", args=[unmapped.pk]))[
+        "Location"
+    ]
+    assert location == reverse("connectors:mapping_new") + f"?organization={unmapped.pk}"
+
+
+def test_tools_menu_hides_what_the_user_may_not_open(viewer_client, organization):
+    body = viewer_client.get(reverse("organizations:detail", args=[organization.pk])).content
+    assert reverse("connectors:organization_mapping", args=[organization.pk]).encode() not in body
+
+
+def test_new_mapping_dialog_can_start_with_the_organization_chosen(qb_client, other_connector):
+    org = OrganizationFactory(name="Preselected Ltd")
+    response = qb_client.get(
+        reverse("connectors:mapping_new"), {"organization": org.pk}, headers={"HX-Request": "true"}
+    )
+    body = response.content.decode()
+    assert 'value="Preselected Ltd"' in body and f'value="{org.pk}"' in body
