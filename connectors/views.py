@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -42,11 +43,7 @@ def connector_add(request):
     form = WebConnectorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         connector, raw = services.create_connector(form, request.user)
-        return render(
-            request,
-            "connectors/password.html",
-            {"connector": connector, "password": raw, "created": True},
-        )
+        return _password_page(request, connector, raw, created=True)
     return render(request, "connectors/form.html", {"form": form, "connector": None})
 
 
@@ -95,11 +92,18 @@ def connector_detail(request, pk):
 def connector_reset_password(request, pk):
     connector = get_object_or_404(WebConnector, pk=pk)
     raw = services.reset_connector_password(connector)
-    return render(
+    return _password_page(request, connector, raw, created=False)
+
+
+def _password_page(request, connector, raw, *, created):
+    """The one time a connector's password is shown: never cached by the browser or a proxy."""
+    response = render(
         request,
         "connectors/password.html",
-        {"connector": connector, "password": raw, "created": False},
+        {"connector": connector, "password": raw, "created": created},
     )
+    add_never_cache_headers(response)
+    return response
 
 
 @permission_required(PERM)

@@ -97,6 +97,7 @@ def test_adding_a_connector_shows_its_password_once_and_stores_a_hash(qb_client)
     identify_hasher(connector.password)
     detail = qb_client.get(reverse("connectors:detail", args=[connector.pk]))
     assert raw not in detail.content.decode()
+    assert "no-store" in response["Cache-Control"]
 
 
 def test_resetting_the_password_replaces_it(qb_client, default_connector):
