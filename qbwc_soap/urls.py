@@ -1,2 +1,10 @@
+from django.urls import path
+
+from . import views
+
 app_name = "qbwc_soap"
-urlpatterns = []
+urlpatterns = [
+    path("", views.soap, name="soap"),
+    path("connectors/<int:pk>/log/", views.transfer_log, name="transfer_log"),
+    path("connectors/<int:pk>/log/organizations/", views.transfer_states, name="transfer_states"),
+]

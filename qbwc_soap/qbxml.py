@@ -1,0 +1,344 @@
+"""qbXML: building requests, parsing responses, and QuickBooks Desktop's field limits.
+
+This is the one place that knows QuickBooks' length limits (qbxmlops130.xml comments, "for QBD").
+QuickBooks rejects an over-long value instead of truncating it, so every value is fitted here
+before it is queued, deterministically, so the same organization always produces the same request.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+# Customer fields, QuickBooks Desktop (QBD|QBCA|QBUK|QBAU) maximum lengths.
+LIMITS = {
+    "Name": 41,
+    "CompanyName": 41,
+    "Addr1": 41,
+    "Addr2": 41,
+    "City": 31,
+    "State": 21,
+    "PostalCode": 13,
+    "Country": 31,
+    "Phone": 21,
+    "Email": 1023,
+    "Notes": 4095,
+}
+
+# The qbXML versions we can produce; the request never announces more than QuickBooks supports.
+NEWEST_VERSION = (13, 0)
+OLDEST_VERSION = (2, 0)
+
+# XML 1.0 forbids most control characters; QuickBooks rejects the whole message on one of them.
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# ':' separates levels in a QuickBooks FullName, so it cannot appear inside a Name.
+_NAME_FORBIDDEN = re.compile("[:\t\r\n]")
+
+
+def clean(value) -> str:
+    """Text safe to put in qbXML: no XML-invalid characters, surrounding spaces removed."""
+    return _INVALID_XML_CHARS.sub("", str(value or "")).strip()
+
+
+def fit(value: str, limit: int) -> str:
+    return value[:limit].rstrip()
+
+
+def customer_name(name: str, autotask_id: int) -> str:
+    """The QuickBooks customer Name for an organization (max 41). A name that does not fit is cut
+    and suffixed with " #<Autotask ID>", which keeps shortened names unique among themselves."""
+    name = _NAME_FORBIDDEN.sub("-", clean(name)) or f"#{autotask_id}"
+    limit = LIMITS["Name"]
+    if len(name) <= limit:
+        return name
+    suffix = f" #{autotask_id}"
+    return fit(name, limit - len(suffix)) + suffix
+
+
+@dataclass(frozen=True)
+class Customer:
+    """The customer fields we send, already within QuickBooks' limits."""
+
+    name: str
+    company_name: str
+    addr1: str = ""
+    addr2: str = ""
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+    country: str = ""
+    phone: str = ""
+    email: str = ""
+    notes: str = ""
+    # Human-readable notes on what had to be shortened, for the transfer log (not sent).
+    adjustments: tuple[str, ...] = field(default=(), compare=False)
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything we would send changes."""
+        values = (
+            self.name,
+            self.company_name,
+            self.addr1,
+            self.addr2,
+            self.city,
+            self.state,
+            self.postal_code,
+            self.country,
+            self.phone,
+            self.email,
+            self.notes,
+        )
+        return hashlib.sha256("\x1f".join(values).encode()).hexdigest()
+
+
+_ORG_FIELDS = (
+    ("addr1", "address1", "Addr1"),
+    ("addr2", "address2", "Addr2"),
+    ("city", "city", "City"),
+    ("state", "state", "State"),
+    ("postal_code", "postal_code", "PostalCode"),
+    ("country", "country", "Country"),
+    ("phone", "phone", "Phone"),
+    ("email", "email", "Email"),
+)
+
+
+def customer_from(org) -> Customer:
+    """Fit an organization (anything with Organization's attributes) into QuickBooks' limits."""
+    full_name = clean(org.name)
+    name = customer_name(org.name, org.autotask_id)
+    adjustments = []
+    values = {}
+    if name != full_name:
+        adjustments.append(f"Name shortened to {name!r}")
+    company_name = fit(full_name, LIMITS["CompanyName"])
+    notes = ""
+    if len(full_name) > LIMITS["CompanyName"]:
+        # Neither Name nor CompanyName can hold it, so the full name goes to Notes.
+        notes = fit(f"Full name: {full_name}", LIMITS["Notes"])
+        adjustments.append("Company name shortened; full name kept in Notes")
+    for attr, source, element in _ORG_FIELDS:
+        value = clean(getattr(org, source, ""))
+        limit = LIMITS[element]
+        if len(value) > limit:
+            adjustments.append(f"{element} cut to {limit} characters")
+            value = fit(value, limit)
+        values[attr] = value
+    return Customer(
+        name=name, company_name=company_name, notes=notes, adjustments=tuple(adjustments), **values
+    )
+
+
+def agreed_version(major: int, minor: int, connector_version: str) -> tuple[int, int]:
+    """The qbXML version to announce: the lowest of QuickBooks' highest, the connector's setting
+    and the newest we produce."""
+    try:
+        setting = tuple(int(part) for part in connector_version.split(".", 1))
+    except (AttributeError, ValueError):
+        setting = NEWEST_VERSION
+    candidates = [NEWEST_VERSION, setting]
+    if major and major > 0:
+        candidates.append((major, max(minor or 0, 0)))
+    return max(min(candidates), OLDEST_VERSION)
+
+
+# --- building requests ---------------------------------------------------------------------
+
+
+def _sub(parent, tag, text=None):
+    element = etree.SubElement(parent, tag)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _customer_fields(element, customer: Customer) -> None:
+    # Element order follows the CustomerAdd/CustomerMod sequence in qbxmlops130.xsd.
+    _sub(element, "Name", customer.name)
+    if customer.company_name:
+        _sub(element, "CompanyName", customer.company_name)
+    address = [
+        ("Addr1", customer.addr1),
+        ("Addr2", customer.addr2),
+        ("City", customer.city),
+        ("State", customer.state),
+        ("PostalCode", customer.postal_code),
+        ("Country", customer.country),
+    ]
+    if any(value for _, value in address):
+        bill = _sub(element, "BillAddress")
+        for tag, value in address:
+            if value:
+                _sub(bill, tag, value)
+    if customer.phone:
+        _sub(element, "Phone", customer.phone)
+    if customer.email:
+        _sub(element, "Email", customer.email)
+    if customer.notes:
+        _sub(element, "Notes", customer.notes)
+
+
+class RequestBuilder:
+    """One qbXML message holding several requests, each with its own requestID."""
+
+    def __init__(self, version: tuple[int, int] = NEWEST_VERSION):
+        self.version = version
+        self.root = etree.Element("QBXML")
+        self.msgs = _sub(self.root, "QBXMLMsgsRq")
+        # One failed customer must not stop the rest of the batch.
+        self.msgs.set("onError", "continueOnError")
+
+    def __len__(self):
+        return len(self.msgs)
+
+    def customer_add(self, request_id: str, customer: Customer) -> None:
+        rq = _sub(self.msgs, "CustomerAddRq")
+        rq.set("requestID", request_id)
+        _customer_fields(_sub(rq, "CustomerAdd"), customer)
+
+    def customer_mod(self, request_id: str, list_id: str, edit_sequence: str, customer: Customer):
+        rq = _sub(self.msgs, "CustomerModRq")
+        rq.set("requestID", request_id)
+        mod = _sub(rq, "CustomerMod")
+        _sub(mod, "ListID", list_id)
+        _sub(mod, "EditSequence", edit_sequence)
+        _customer_fields(mod, customer)
+
+    def customer_query_by_name(self, request_id: str, name: str) -> None:
+        rq = _sub(self.msgs, "CustomerQueryRq")
+        rq.set("requestID", request_id)
+        _sub(rq, "FullName", name)
+
+    def customer_query_by_id(self, request_id: str, list_id: str) -> None:
+        rq = _sub(self.msgs, "CustomerQueryRq")
+        rq.set("requestID", request_id)
+        _sub(rq, "ListID", list_id)
+
+    def host_query(self, request_id: str) -> None:
+        rq = _sub(self.msgs, "HostQueryRq")
+        rq.set("requestID", request_id)
+
+    def tostring(self) -> str:
+        body = etree.tostring(self.root, encoding="unicode")
+        major, minor = self.version
+        return (
+            f'<?xml version="1.0" encoding="utf-8"?>\n<?qbxml version="{major}.{minor}"?>\n' + body
+        )
+
+
+# --- parsing responses ---------------------------------------------------------------------
+
+
+class QbxmlError(ValueError):
+    """The text QuickBooks sent back is not a qbXML response we can read."""
+
+
+def _parser():
+    # QuickBooks never sends a DTD; refusing entities and the network is the safe default.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def _parse(text: str):
+    if not text or not text.strip():
+        raise QbxmlError("empty qbXML response")
+    data = text.strip().encode("utf-8")
+    if b"<!DOCTYPE" in data.upper():
+        raise QbxmlError("qbXML response carries a DOCTYPE")
+    # QuickBooks declares version="1.0" without encoding; drop the declaration so lxml reads
+    # the bytes as UTF-8 whatever it says.
+    data = re.sub(rb"^<\?xml[^>]*\?>", b"", data)
+    try:
+        return etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise QbxmlError(f"unreadable qbXML response: {exc}") from None
+
+
+@dataclass
+class Ret:
+    """A CustomerRet's identity."""
+
+    list_id: str
+    edit_sequence: str
+    name: str = ""
+
+
+@dataclass
+class Response:
+    """One …Rs element of a qbXML response."""
+
+    kind: str  # e.g. "CustomerAddRs"
+    request_id: str
+    status_code: int
+    severity: str
+    message: str
+    rets: list[Ret] = field(default_factory=list)
+
+
+def _text(element, tag) -> str:
+    child = element.find(tag)
+    return (child.text or "").strip() if child is not None else ""
+
+
+def parse_response(text: str) -> list[Response]:
+    """Every …Rs in a qbXML response, in order."""
+    root = _parse(text)
+    msgs = root.find("QBXMLMsgsRs")
+    if root.tag != "QBXML" or msgs is None:
+        raise QbxmlError("not a qbXML response (no QBXML/QBXMLMsgsRs)")
+    responses = []
+    for rs in msgs:
+        if not isinstance(rs.tag, str):
+            continue
+        try:
+            code = int(rs.get("statusCode", ""))
+        except ValueError:
+            code = -1
+        rets = [
+            Ret(_text(ret, "ListID"), _text(ret, "EditSequence"), _text(ret, "Name"))
+            for ret in rs
+            if isinstance(ret.tag, str) and ret.tag.endswith("Ret")
+        ]
+        responses.append(
+            Response(
+                kind=rs.tag,
+                request_id=rs.get("requestID", ""),
+                status_code=code,
+                severity=rs.get("statusSeverity", ""),
+                message=rs.get("statusMessage", ""),
+                rets=rets,
+            )
+        )
+    return responses
+
+
+@dataclass
+class HostInfo:
+    """What QuickBooks reports in strHCPResponse on the first sendRequestXML."""
+
+    product: str = ""
+    version: str = ""
+    company_name: str = ""
+    supported_versions: tuple[str, ...] = ()
+
+
+def parse_hcp(text: str) -> HostInfo:
+    """Product, version and company name from strHCPResponse; empty values when unreadable,
+    since this is informational and must never stop a session."""
+    try:
+        root = _parse(text)
+    except QbxmlError:
+        return HostInfo()
+    info = HostInfo()
+    host = root.find(".//HostRet")
+    if host is not None:
+        info.product = _text(host, "ProductName")[:255]
+        major, minor = _text(host, "MajorVersion"), _text(host, "MinorVersion")
+        info.version = ".".join(part for part in (major, minor) if part)[:20]
+        info.supported_versions = tuple(
+            (el.text or "").strip() for el in host.findall("SupportedQBXMLVersion")
+        )
+    company = root.find(".//CompanyRet")
+    if company is not None:
+        info.company_name = _text(company, "CompanyName")[:255]
+    return info

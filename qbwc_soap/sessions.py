@@ -1,0 +1,223 @@
+"""QBWC sessions: logging in a Web Connector, tickets, and each call's bookkeeping.
+
+Every function here takes what QBWC sent and returns what QBWC should get back; the spyne
+service only translates SOAP to these calls.
+"""
+
+import hashlib
+import logging
+import secrets
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.models import WebConnector
+
+from . import qbxml, transfers
+from .models import QbwcSession
+
+logger = logging.getLogger(__name__)
+
+# Failed logins allowed per user name inside the window before every attempt is refused.
+THROTTLE_FAILURES = 5
+THROTTLE_WINDOW_SECONDS = 15 * 60
+
+NOT_VALID_USER = "nvu"
+NOTHING_TO_DO = "none"
+UNKNOWN_TICKET_MESSAGE = (
+    "This session has expired or is unknown. Nothing was changed; the next scheduled update "
+    "starts a new session."
+)
+
+_dummy_hash = None
+
+
+def _throttle_key(username: str) -> str:
+    # Hashed so any string QBWC sends makes a valid, bounded cache key.
+    return "qbwc:auth-failures:" + hashlib.sha256(username.encode()).hexdigest()
+
+
+def _is_throttled(username: str) -> bool:
+    return (cache.get(_throttle_key(username)) or 0) >= THROTTLE_FAILURES
+
+
+def _record_failure(username: str) -> None:
+    key = _throttle_key(username)
+    if cache.add(key, 1, THROTTLE_WINDOW_SECONDS):
+        return
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, THROTTLE_WINDOW_SECONDS)
+
+
+def _password_matches(connector, password: str) -> bool:
+    global _dummy_hash
+    if connector is None:
+        # Spend the same hashing time for unknown user names, so timing does not reveal them.
+        if _dummy_hash is None:
+            _dummy_hash = make_password(secrets.token_urlsafe(16))
+        check_password(password, _dummy_hash)
+        return False
+    return connector.check_password(password)
+
+
+def new_ticket() -> str:
+    return secrets.token_urlsafe(32)  # 256 random bits
+
+
+def authenticate(username: str | None, password: str | None) -> list[str]:
+    """[ticket, status]: status is the company file path (or "") when there is work, "none"
+    when there is nothing to send, "nvu" for a bad or throttled login or an inactive connector."""
+    username = (username or "")[:150]
+    password = password or ""
+    ticket = new_ticket()
+    if _is_throttled(username):
+        logger.warning("QBWC login refused for %r: too many failed attempts", username)
+        return [ticket, NOT_VALID_USER]
+    connector = WebConnector.objects.filter(username=username).first()
+    if not _password_matches(connector, password) or not connector.active:
+        _record_failure(username)
+        logger.warning("QBWC login failed for user name %r", username)
+        return [ticket, NOT_VALID_USER]
+    cache.delete(_throttle_key(username))
+    work, followups = transfers.count_work(connector)
+    now = timezone.now()
+    QbwcSession.objects.create(
+        ticket=ticket,
+        connector=connector,
+        total=work,
+        followups_waiting=bool(followups),
+        status=QbwcSession.Status.OPEN if work else QbwcSession.Status.NOTHING,
+        started_at=now,
+        last_seen_at=now,
+        ended_at=None if work else now,
+        progress=0 if work else 100,
+        summary="" if work else "Nothing to send",
+    )
+    logger.info("QBWC session for %s: %d organizations to send", connector.name, work)
+    if not work:
+        return [ticket, NOTHING_TO_DO]
+    return [ticket, connector.company_file or ""]
+
+
+def _live_session(ticket: str | None):
+    """The open session for `ticket`, locked for this call; None when unknown or expired (an
+    expired one is marked so on the way)."""
+    if not ticket:
+        return None
+    session = (
+        QbwcSession.objects.select_for_update()
+        .select_related("connector")
+        .filter(ticket=ticket[:64])
+        .first()
+    )
+    if session is None or session.status != QbwcSession.Status.OPEN:
+        return None
+    if session.is_expired:
+        session.status = QbwcSession.Status.EXPIRED
+        session.ended_at = timezone.now()
+        session.last_error = "Timed out: QBWC went silent for more than 30 minutes."
+        session.save(update_fields=["status", "ended_at", "last_error"])
+        return None
+    session.last_seen_at = timezone.now()
+    return session
+
+
+@transaction.atomic
+def send_request(
+    ticket, hcp_response, company_file, country, major: int | None, minor: int | None
+) -> str:
+    """The next qbXML message for this ticket, or "" (QBWC then asks getLastError) when the
+    ticket is unknown or expired."""
+    session = _live_session(ticket)
+    if session is None:
+        return ""
+    if not session.qbxml_version:
+        major_v, minor_v = qbxml.agreed_version(
+            major or 0, minor or 0, session.connector.qbxml_version
+        )
+        session.qbxml_version = f"{major_v}.{minor_v}"
+        session.company_file_path = (company_file or "")[:500]
+        info = qbxml.parse_hcp(hcp_response or "")
+        session.qb_product = info.product
+        session.qb_version = info.version
+        session.qb_company_name = info.company_name
+        session.save(
+            update_fields=[
+                "qbxml_version",
+                "company_file_path",
+                "qb_product",
+                "qb_version",
+                "qb_company_name",
+            ]
+        )
+    return transfers.build_request(session)
+
+
+def _fail(session, text: str) -> int:
+    session.status = QbwcSession.Status.ERROR
+    session.last_error = text
+    session.ended_at = timezone.now()
+    session.pending = {}
+    session.save()
+    return -1
+
+
+@transaction.atomic
+def receive_response(ticket, response, hresult, message) -> int:
+    """Apply QuickBooks' answer; progress 0–99, 100 when done, negative on failure (QBWC then
+    asks getLastError)."""
+    session = _live_session(ticket)
+    if session is None:
+        return -1
+    if (hresult or "").strip() or ((message or "").strip() and not (response or "").strip()):
+        logger.warning("QuickBooks failed for %s: %s %s", session.connector.name, hresult, message)
+        return _fail(
+            session, f"QuickBooks could not process the request ({hresult or 'no code'}): {message}"
+        )
+    try:
+        return transfers.apply_response(session, response or "")
+    except qbxml.QbxmlError as exc:
+        return _fail(session, f"Could not read QuickBooks' response: {exc}")
+
+
+@transaction.atomic
+def last_error(ticket) -> str:
+    session = QbwcSession.objects.filter(ticket=(ticket or "")[:64]).first()
+    if session is None or session.status == QbwcSession.Status.EXPIRED:
+        return UNKNOWN_TICKET_MESSAGE
+    if session.status == QbwcSession.Status.OPEN and session.is_expired:
+        _live_session(ticket)
+        return UNKNOWN_TICKET_MESSAGE
+    return session.last_error or "No error."
+
+
+@transaction.atomic
+def connection_error(ticket, hresult, message) -> str:
+    """QBWC could not open QuickBooks or the company file: record it and stop."""
+    session = _live_session(ticket)
+    if session is not None:
+        _fail(session, f"QBWC could not connect to QuickBooks ({hresult or 'no code'}): {message}")
+    return "done"
+
+
+@transaction.atomic
+def close_connection(ticket) -> str:
+    """End the session and return the summary QBWC shows in its status column."""
+    session = _live_session(ticket)
+    if session is None:
+        existing = QbwcSession.objects.filter(ticket=(ticket or "")[:64]).first()
+        if existing is None or existing.status == QbwcSession.Status.EXPIRED:
+            return "Session ended."
+        if not existing.summary:
+            existing.summary = transfers.summary(existing)
+            existing.save(update_fields=["summary"])
+        return existing.summary
+    session.summary = transfers.summary(session)
+    session.status = QbwcSession.Status.DONE
+    session.ended_at = timezone.now()
+    session.save()
+    return session.summary

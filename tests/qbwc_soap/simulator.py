@@ -1,0 +1,220 @@
+"""A QuickBooks Desktop simulator: it validates every qbXML message the server sends against
+Intuit's qbXML 13.0 schema and answers the way QuickBooks does, building its answers from the
+real captured responses in ../shared/qbwc/samples/."""
+
+import copy
+import itertools
+from pathlib import Path
+
+from lxml import etree
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "qbwc"
+if not SHARED.exists():
+    SHARED = Path("/work/shared/qbwc")
+SAMPLES = SHARED / "samples"
+WSDL = SHARED / "QBWebConnectorSvc.wsdl"
+
+_schema = None
+
+
+def schema() -> etree.XMLSchema:
+    global _schema
+    if _schema is None:
+        _schema = etree.XMLSchema(etree.parse(str(SHARED / "schema" / "qbxmlops130.xsd")))
+    return _schema
+
+
+def sample(name: str) -> etree._Element:
+    return etree.parse(str(SAMPLES / name)).getroot()
+
+
+def validate(qbxml_text: str) -> etree._Element:
+    """Parse a qbXML request and assert it is valid against qbxmlops130.xsd, with both
+    processing instructions."""
+    assert qbxml_text.startswith('<?xml version="1.0" encoding="utf-8"?>'), qbxml_text[:80]
+    assert '<?qbxml version="' in qbxml_text.splitlines()[1]
+    doc = etree.fromstring(qbxml_text.encode())
+    assert schema().validate(doc), schema().error_log
+    return doc
+
+
+def _rs_from_sample(file_name, kind, code):
+    """The first …Rs element in a sample with this status code."""
+    root = sample(file_name)
+    for rs in root.iter(kind):
+        if rs.get("statusCode") == str(code):
+            return copy.deepcopy(rs)
+    raise LookupError(f"{kind} {code} not in {file_name}")
+
+
+# Real status lines, from the captured responses.
+ADD_OK = ("customer_add_rs.xml", "CustomerAddRs", 0)
+ADD_3100 = ("customer_add_batch_rs_3100_3130_3250.xml", "CustomerAddRs", 3100)
+ADD_3250 = ("customer_add_batch_rs_3100_3130_3250.xml", "CustomerAddRs", 3250)
+QUERY_500 = ("customer_query_rs_500_warn.xml", "CustomerQueryRs", 500)
+QUERY_3120 = ("customer_query_rs_3120_error.xml", "CustomerQueryRs", 3120)
+
+
+def _status_1():
+    # The captured status-1 answer is inside a SOAP body, escaped as text.
+    envelope = sample("batch_rs_status1_no_match_and_salesorderadd_in_soap.xml")
+    text = envelope.find(".//{http://developer.intuit.com/}response").text
+    rs = etree.fromstring(text.encode()).find(".//ItemInventoryQueryRs")
+    return rs.attrib
+
+
+class QuickBooks:
+    """One company file's customer list, answering qbXML like QuickBooks Desktop."""
+
+    def __init__(self, company_name="Simulated Company"):
+        self.company_name = company_name
+        self.customers = {}  # ListID → dict
+        self._by_name = {}  # lower-case Name → ListID (QuickBooks names are case-insensitive)
+        self.requests = []  # every validated request document
+        self.fail_names = {}  # customer Name → status code to answer with (e.g. 3250)
+        self.vendor_names = set()  # names another list (vendors…) uses: no customer may take them
+        self._ids = itertools.count(0x80000001)
+        self._seq = itertools.count(1785964190)
+        # What a ListID query finds nothing with: QuickBooks answers 500 (or 3120 in older files).
+        self.missing_list_id_status = 500
+
+    # --- the customer list, as a user editing QuickBooks would change it ----------------------
+
+    def add_customer(self, name, **fields):
+        list_id = f"{next(self._ids):X}-1785964190"
+        self.customers[list_id] = {
+            "ListID": list_id,
+            "EditSequence": str(next(self._seq)),
+            "Name": name,
+            **fields,
+        }
+        self._by_name[name.lower()] = list_id
+        return self.customers[list_id]
+
+    def delete(self, list_id):
+        """Someone deleted the customer in QuickBooks."""
+        customer = self.customers.pop(list_id)
+        self._by_name.pop(customer["Name"].lower(), None)
+
+    def touch(self, list_id):
+        """Someone edited the customer in QuickBooks: its EditSequence moves on."""
+        self.customers[list_id]["EditSequence"] = str(next(self._seq))
+
+    def by_name(self, name):
+        return self.customers.get(self._by_name.get(name.lower()))
+
+    # --- answering ------------------------------------------------------------------------------
+
+    def hcp_response(self) -> str:
+        return (
+            '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs>'
+            '<HostQueryRs statusCode="0" statusSeverity="Info" statusMessage="Status OK"><HostRet>'
+            "<ProductName>QuickBooks Enterprise Solutions 23.0</ProductName>"
+            "<MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country>"
+            "<SupportedQBXMLVersion>1.0</SupportedQBXMLVersion>"
+            "<SupportedQBXMLVersion>13.0</SupportedQBXMLVersion>"
+            "<SupportedQBXMLVersion>16.0</SupportedQBXMLVersion>"
+            "<IsAutomaticLogin>false</IsAutomaticLogin><QBFileMode>SingleUser</QBFileMode>"
+            "</HostRet></HostQueryRs>"
+            '<CompanyQueryRs statusCode="0" statusSeverity="Info" statusMessage="Status OK">'
+            f"<CompanyRet><IsSampleCompany>false</IsSampleCompany><CompanyName>{self.company_name}"
+            "</CompanyName></CompanyRet></CompanyQueryRs>"
+            "</QBXMLMsgsRs></QBXML>"
+        )
+
+    def _ret(self, customer):
+        template = sample(ADD_OK[0]).find(".//CustomerRet")
+        ret = etree.Element("CustomerRet")
+        for tag in ("ListID", "TimeCreated", "TimeModified", "EditSequence", "Name", "FullName"):
+            el = etree.SubElement(ret, tag)
+            el.text = template.findtext(tag)
+        ret.find("ListID").text = customer["ListID"]
+        ret.find("EditSequence").text = customer["EditSequence"]
+        ret.find("Name").text = customer["Name"]
+        ret.find("FullName").text = customer["Name"]
+        for tag in ("CompanyName", "Email", "Phone"):
+            if customer.get(tag):
+                etree.SubElement(ret, tag).text = customer[tag]
+        return ret
+
+    def _status(self, kind, request_id, source, name=None):
+        rs = _rs_from_sample(*source)
+        rs.tag = kind
+        rs.attrib.pop("requestID", None)
+        rs.set("requestID", request_id)
+        for child in list(rs):
+            rs.remove(child)
+        if name is not None and '"' in (rs.get("statusMessage") or ""):
+            before, _, rest = rs.get("statusMessage").partition('"')
+            rs.set("statusMessage", before + '"' + name + '"' + rest.partition('"')[2])
+        return rs
+
+    def _ok(self, kind, request_id, customer):
+        rs = etree.Element(kind, requestID=request_id, statusCode="0", statusSeverity="Info")
+        rs.set("statusMessage", "Status OK")
+        rs.append(self._ret(customer))
+        return rs
+
+    @staticmethod
+    def _fields(element):
+        values = {child.tag: child.text for child in element if child.text and len(child) == 0}
+        bill = element.find("BillAddress")
+        if bill is not None:
+            values.update({f"Bill{child.tag}": child.text for child in bill})
+        return values
+
+    def answer(self, qbxml_text: str) -> str:
+        """QuickBooks' qbXML response to one request message."""
+        doc = validate(qbxml_text)
+        self.requests.append(doc)
+        msgs = doc.find("QBXMLMsgsRq")
+        assert msgs.get("onError") == "continueOnError"
+        out = etree.Element("QBXML")
+        rs_parent = etree.SubElement(out, "QBXMLMsgsRs")
+        for rq in msgs:
+            rs_parent.append(self._answer_one(rq))
+        return '<?xml version="1.0" ?>\n' + etree.tostring(out, encoding="unicode")
+
+    def _answer_one(self, rq):
+        rid = rq.get("requestID")
+        assert rid, "every request carries a requestID"
+        kind = rq.tag[:-2] + "Rs"
+        if rq.tag == "HostQueryRq":
+            return etree.Element(
+                kind, requestID=rid, statusCode="0", statusSeverity="Info", statusMessage="OK"
+            )
+        if rq.tag == "CustomerAddRq":
+            fields = self._fields(rq.find("CustomerAdd"))
+            name = fields["Name"]
+            if name in self.fail_names:
+                return self._status(kind, rid, self.fail_names[name])
+            if self.by_name(name) or name in self.vendor_names:
+                return self._status(kind, rid, ADD_3100, name)
+            fields.pop("Name")
+            return self._ok(kind, rid, self.add_customer(name, **fields))
+        if rq.tag == "CustomerModRq":
+            fields = self._fields(rq.find("CustomerMod"))
+            customer = self.customers.get(fields["ListID"])
+            if customer is None:
+                return self._status(kind, rid, QUERY_3120, fields["ListID"])
+            if customer["EditSequence"] != fields["EditSequence"]:
+                rs = etree.Element(kind, requestID=rid, statusCode="3200", statusSeverity="Error")
+                rs.set("statusMessage", "The provided edit sequence is out-of-date.")
+                return rs
+            self._by_name.pop(customer["Name"].lower(), None)
+            customer.update({k: v for k, v in fields.items() if k not in ("EditSequence",)})
+            self._by_name[customer["Name"].lower()] = customer["ListID"]
+            self.touch(customer["ListID"])
+            return self._ok(kind, rid, customer)
+        if rq.tag == "CustomerQueryRq":
+            name = rq.findtext("FullName")
+            list_id = rq.findtext("ListID")
+            customer = self.by_name(name) if name else self.customers.get(list_id)
+            if customer is not None:
+                return self._ok(kind, rid, customer)
+            if name:
+                rs = etree.Element(kind, requestID=rid, **_status_1())
+                return rs
+            source = QUERY_500 if self.missing_list_id_status == 500 else QUERY_3120
+            return self._status(kind, rid, source, list_id)
+        raise AssertionError(f"unexpected request {rq.tag}")
