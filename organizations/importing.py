@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from .models import Organization, OrganizationType
+from .models import BILLING_FIELDS, Organization, OrganizationType
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
@@ -31,17 +31,7 @@ COLUMNS = {
     "email": "email",
 }
 REQUIRED = ("autotask_id", "name")
-TEXT_FIELDS = (
-    "name",
-    "address1",
-    "address2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-    "phone",
-    "email",
-)
+TEXT_FIELDS = ("name", *BILLING_FIELDS)
 _TYPES = {c.value: c.value for c in OrganizationType} | {
     c.label.lower(): c.value for c in OrganizationType
 }

@@ -17,6 +17,11 @@ class OrganizationType(models.TextChoices):
 
 NON_BILLABLE_TYPES = (OrganizationType.DEAD, OrganizationType.CANCELATION)
 
+# What QuickBooks takes from an organization, besides its name (sent by qbwc_soap, imported by CSV).
+BILLING_FIELDS = (
+    "address1", "address2", "city", "state", "postal_code", "country", "phone", "email",
+)  # fmt: skip
+
 
 def _upper(text: str):
     # Upper-cased by the database, exactly as the stored name_upper column was.
