@@ -1,0 +1,236 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class SourceKind(models.TextChoices):
+    FEED = "feed", "Module Organization Feed v1 (HTTP)"
+    DATTO_RMM = "datto_rmm", "Datto RMM API (site list)"
+    FIXTURE = "fixture", "Fixture files (demo)"
+
+
+class KaseyaModuleQuerySet(models.QuerySet):
+    def icb_enabled(self):
+        """Modules taking part in Integrated Customer Billing (synced nightly)."""
+        return self.filter(icb_enabled=True)
+
+    def synced(self):
+        """ICB-enabled modules whose first sync has completed: only their organizations are
+        offered for mapping."""
+        return self.filter(icb_enabled=True, first_sync_completed_at__isnull=False)
+
+
+class KaseyaModule(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=128)
+    # From the catalog: [{"code", "name", "unit": "count"|"boolean", "source"}].
+    billing_types = models.JSONField(default=list, blank=True)
+
+    icb_enabled = models.BooleanField("Integrated Customer Billing enabled", default=False)
+    icb_enabled_at = models.DateTimeField(null=True, blank=True)
+    icb_enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    source_kind = models.CharField(max_length=16, choices=SourceKind.choices, blank=True)
+    base_url = models.CharField("base URL", max_length=500, blank=True)
+    # The API token (or "key:secret" for Datto RMM). Never rendered back in full, never logged.
+    credentials = models.CharField(max_length=1000, blank=True)
+
+    first_sync_completed_at = models.DateTimeField(null=True, blank=True)
+    last_sync_succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    # Lease for the per-module sync lock, claimed with a conditional UPDATE (see sync.py). A lease
+    # rather than a flag so that a worker killed mid-sync does not block the module forever.
+    sync_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The night (local date) the nightly fan-out last queued this module: a conditional UPDATE on
+    # it makes two simultaneous fan-outs queue each module once.
+    nightly_queued_for = models.DateField(null=True, blank=True, editable=False)
+
+    objects = KaseyaModuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("manage_icb", "Can manage Integrated Customer Billing")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def waiting_for_first_sync(self) -> bool:
+        return self.first_sync_completed_at is None
+
+    @property
+    def has_source(self) -> bool:
+        return bool(self.source_kind and self.base_url)
+
+    @property
+    def masked_credentials(self) -> str:
+        """Enough to recognise which token is stored, never enough to use it."""
+        if not self.credentials:
+            return ""
+        if len(self.credentials) <= 8:
+            return "••••"
+        return f"••••{self.credentials[-4:]}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .sources.base import validate_base_url
+
+        if self.source_kind or self.base_url:
+            if not self.source_kind:
+                raise ValidationError({"source_kind": "Choose how to reach this module's API."})
+            if not self.base_url:
+                raise ValidationError({"base_url": "Enter the module API's base URL."})
+            try:
+                validate_base_url(self.source_kind, self.base_url)
+            except ValidationError as exc:
+                raise ValidationError({"base_url": exc.messages}) from None
+
+    def billing_type_codes(self) -> set[str]:
+        return {item["code"] for item in self.billing_types}
+
+
+class OrganizationKind(models.TextChoices):
+    ORGANIZATION = "organization", "Organization"
+    SITE = "site", "Site"
+    LOCATION = "location", "Location"
+
+
+class ModuleOrganizationQuerySet(models.QuerySet):
+    def mappable(self):
+        """Active module organizations of ICB-enabled modules whose first sync has completed."""
+        return self.filter(
+            active=True, module__icb_enabled=True, module__first_sync_completed_at__isnull=False
+        )
+
+
+class ModuleOrganization(models.Model):
+    module = models.ForeignKey(KaseyaModule, on_delete=models.CASCADE, related_name="organizations")
+    external_id = models.CharField("ID in the module", max_length=255)
+    name = models.CharField(max_length=255)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    kind = models.CharField(
+        max_length=16, choices=OrganizationKind.choices, default=OrganizationKind.ORGANIZATION
+    )
+    active = models.BooleanField(default=True, help_text="Seen in the latest successful sync.")
+    first_seen_at = models.DateTimeField()
+    # Written on insert, change and deactivation only, so an unchanged re-sync writes no rows; for
+    # an active row the true "last seen" is the module's last_sync_succeeded_at (see `seen_at`).
+    last_seen_at = models.DateTimeField()
+
+    organization = models.ForeignKey(
+        "organizations.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="module_organizations",
+        help_text="The organization this module organization bills to.",
+    )
+    ignored = models.BooleanField(default=False)
+
+    objects = ModuleOrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["module", "name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["module", "external_id"], name="module_org_unique_external_id"
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("pk")) | Q(parent__isnull=True),
+                name="module_org_not_own_parent",
+            ),
+        ]
+        indexes = [models.Index(fields=["module", "active"], name="module_org_active_idx")]
+
+    def __str__(self):
+        return f"{self.name} ({self.module})"
+
+    @property
+    def seen_at(self):
+        if self.active and self.module.last_sync_succeeded_at:
+            return self.module.last_sync_succeeded_at
+        return self.last_seen_at
+
+
+class ModuleUsage(models.Model):
+    module_organization = models.ForeignKey(
+        ModuleOrganization, on_delete=models.CASCADE, related_name="usage"
+    )
+    billing_type = models.CharField(max_length=64)
+    day = models.DateField()
+    # Counts as numbers, booleans as 1 / 0 (the catalog's unit says which).
+    quantity = models.DecimalField(max_digits=16, decimal_places=4)
+
+    class Meta:
+        ordering = ["-day", "billing_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["module_organization", "billing_type", "day"],
+                name="module_usage_unique_day",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.module_organization} {self.billing_type} {self.day}: {self.quantity}"
+
+
+class SyncTrigger(models.TextChoices):
+    NIGHTLY = "nightly", "Nightly"
+    MANUAL = "manual", "Manual"
+    ENABLEMENT = "enablement", "Enablement"
+
+
+class SyncStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SyncRunQuerySet(models.QuerySet):
+    def in_progress(self):
+        return self.filter(status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING])
+
+
+class SyncRun(models.Model):
+    module = models.ForeignKey(KaseyaModule, on_delete=models.CASCADE, related_name="sync_runs")
+    trigger = models.CharField(max_length=16, choices=SyncTrigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    organizations_fetched = models.PositiveIntegerField(default=0)
+    new_count = models.PositiveIntegerField("new", default=0)
+    updated_count = models.PositiveIntegerField("updated", default=0)
+    deactivated_count = models.PositiveIntegerField("deactivated", default=0)
+    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
+    error = models.TextField(blank=True)
+
+    objects = SyncRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        indexes = [models.Index(fields=["module", "-queued_at"], name="sync_run_module_idx")]
+
+    def __str__(self):
+        return f"{self.module} {self.get_trigger_display()} sync #{self.pk}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (SyncStatus.QUEUED, SyncStatus.RUNNING)
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None

@@ -1,0 +1,23 @@
+"""The module catalog (catalog.json: modules and their billing types)."""
+
+import json
+from pathlib import Path
+
+CATALOG_FILE = Path(__file__).resolve().parent / "catalog.json"
+
+
+def catalog_entries() -> list[dict]:
+    return json.loads(CATALOG_FILE.read_text(encoding="utf-8"))["modules"]
+
+
+def add_missing_modules(model, using: str = "default") -> int:
+    """Create catalog modules that are not in the database (never changes existing rows, so
+    admin edits stay). `model` is KaseyaModule, or its historical version in a migration."""
+    known = set(model.objects.using(using).values_list("code", flat=True))
+    missing = [
+        model(code=entry["code"], name=entry["name"], billing_types=entry["billing_types"])
+        for entry in catalog_entries()
+        if entry["code"] not in known
+    ]
+    model.objects.using(using).bulk_create(missing)
+    return len(missing)

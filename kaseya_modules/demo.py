@@ -1,0 +1,83 @@
+"""Demo data: Graphus, Passly and Datto RMM enabled on fixture sources and already synced, with
+module organization names that differ a little from the organizations' own names — the drift the
+mapping pages exist for.
+
+The shipped templates (fixtures/demo/*.json) hold the structure, kinds, parents and usage; the
+names are filled in from the billable organizations in the database and written to
+fixtures/rendered/ (git-ignored), which the fixture source then reads like any feed.
+"""
+
+import json
+import re
+
+from organizations.models import Organization
+
+from . import services
+from .models import KaseyaModule, SourceKind, SyncTrigger
+from .sources.fixture import FIXTURES_DIR
+
+DEMO_MODULES = ("graphus", "passly", "datto_rmm")
+LEGAL_SUFFIX = re.compile(r",?\s+(Inc\.?|LLC|Ltd\.?|Corp\.?|Co\.?|GmbH|S\.A\.|PLC|LLP|P\.C\.)$")
+ABBREVIATIONS = [
+    ("Corporation", "Corp"),
+    ("Company", "Co"),
+    ("Associates", "Assoc."),
+    ("International", "Intl"),
+    (" and ", " & "),
+    ("Manufacturing", "Mfg"),
+]
+
+
+def vary(name: str, index: int) -> str:
+    """A plausible module spelling of an organization's name: suffix dropped, abbreviated, or
+    the first word in capitals ("Acme Corporation" → "ACME Corp")."""
+    varied = LEGAL_SUFFIX.sub("", name) if index % 2 == 0 else name
+    for long, short in ABBREVIATIONS:
+        varied = varied.replace(long, short)
+    if index % 3 == 0:
+        first, _, rest = varied.partition(" ")
+        varied = f"{first.upper()} {rest}".strip()
+    if varied == name:
+        varied = re.sub(r"[.,']", "", name)
+    return varied if varied != name else name.upper()
+
+
+def render(code: str, names: list[str]) -> str:
+    template = json.loads((FIXTURES_DIR / "demo" / f"{code}.json").read_text(encoding="utf-8"))
+    organizations = []
+    for entry in template["organizations"]:
+        index = entry.pop("org")
+        base = names[index % len(names)] if names else f"Demo Customer {index + 1}"
+        entry["name"] = entry["name"].replace("{org}", vary(base, index))
+        organizations.append(entry)
+    rendered_dir = FIXTURES_DIR / "rendered"
+    rendered_dir.mkdir(exist_ok=True)
+    (rendered_dir / f"{code}.json").write_text(
+        json.dumps({"organizations": organizations, "next_cursor": None}, indent=1),
+        encoding="utf-8",
+    )
+    return f"rendered/{code}.json"
+
+
+def seed(stdout) -> None:
+    names = list(
+        Organization.objects.billable()
+        .filter(parent__isnull=True)
+        .order_by("autotask_id")
+        .values_list("name", flat=True)[:10]
+    )
+    for code in DEMO_MODULES:
+        module = KaseyaModule.objects.get(code=code)
+        if not module.waiting_for_first_sync:
+            stdout.write(f"Kaseya module {module.name}: already synced.")
+            continue
+        path = render(code, names)
+        services.configure_source(
+            module, source_kind=SourceKind.FIXTURE, base_url=path, credentials=None
+        )
+        services.enable_icb(module, None, queue_sync=False)
+        run = services.sync_now(module, SyncTrigger.ENABLEMENT)
+        stdout.write(
+            f"Kaseya module {module.name}: enabled, synced {run.new_count} module organizations "
+            f"({run.get_status_display().lower()})."
+        )

@@ -1,0 +1,88 @@
+"""Module Organization Feed v1 (docs/module-feed-v1.md): cursor-paged JSON with a bearer token."""
+
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from .base import KINDS, FetchedOrganization, Source, SourceError, parse_quantity
+from .http import get_json
+
+MAX_PAGES = 100_000
+
+
+def parse_feed_page(data, *, where: str, billing_types: set[str] | None):
+    """(organizations, next cursor) from one decoded feed page, or SourceError naming the page."""
+    if not isinstance(data, dict) or not isinstance(data.get("organizations"), list):
+        raise SourceError(
+            f'{where}: expected an object with an "organizations" list.', permanent=True
+        )
+    cursor = data.get("next_cursor")
+    if cursor is not None and (not isinstance(cursor, str) or not cursor):
+        raise SourceError(
+            f'{where}: "next_cursor" must be a non-empty string or null.', permanent=True
+        )
+    organizations = []
+    for index, item in enumerate(data["organizations"]):
+        at = f"{where}, organization #{index + 1}"
+        if not isinstance(item, dict):
+            raise SourceError(f"{at}: expected an object.", permanent=True)
+        external_id = item.get("id")
+        if isinstance(external_id, int) and not isinstance(external_id, bool):
+            external_id = str(external_id)
+        if not isinstance(external_id, str) or not external_id.strip():
+            raise SourceError(f'{at}: "id" must be a non-empty string.', permanent=True)
+        at = f"{where}, organization {external_id!r}"
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise SourceError(f'{at}: "name" must be a non-empty string.', permanent=True)
+        parent_id = item.get("parent_id")
+        if isinstance(parent_id, int) and not isinstance(parent_id, bool):
+            parent_id = str(parent_id)
+        if parent_id is not None and (not isinstance(parent_id, str) or not parent_id):
+            raise SourceError(f'{at}: "parent_id" must be a string or null.', permanent=True)
+        if parent_id == external_id:
+            raise SourceError(f"{at}: an organization cannot be its own parent.", permanent=True)
+        kind = item.get("kind", "organization")
+        if kind not in KINDS:
+            raise SourceError(f'{at}: "kind" must be one of {", ".join(KINDS)}.', permanent=True)
+        raw_usage = item.get("usage") or {}
+        if not isinstance(raw_usage, dict):
+            raise SourceError(f'{at}: "usage" must be an object.', permanent=True)
+        usage = {
+            code: parse_quantity(value, where=f"{at}, usage {code!r}")
+            for code, value in raw_usage.items()
+            # Billing types the catalog does not know cannot be billed; keeping them would only
+            # store noise.
+            if billing_types is None or code in billing_types
+        }
+        organizations.append(
+            FetchedOrganization(external_id.strip(), name.strip()[:255], parent_id, kind, usage)
+        )
+    return organizations, cursor
+
+
+class FeedSource(Source):
+    kind = "feed"
+    label = "Module Organization Feed v1"
+
+    def pages(self) -> Iterator[list[FetchedOrganization]]:
+        headers = {"Authorization": f"Bearer {self.credentials}"} if self.credentials else {}
+        cursor = None
+        seen_cursors: set[str] = set()
+        for number in range(1, MAX_PAGES + 1):
+            url = f"{self.base_url}/organizations"
+            if cursor is not None:
+                url += "?" + urlencode({"cursor": cursor})
+            where = f"page {number} ({url})"
+            data = get_json(url, headers=headers, where=where)
+            organizations, cursor = parse_feed_page(
+                data, where=where, billing_types=self.billing_types
+            )
+            yield organizations
+            if cursor is None:
+                return
+            if cursor in seen_cursors:
+                raise SourceError(
+                    f"{where}: next_cursor {cursor!r} was already used (a loop).", permanent=True
+                )
+            seen_cursors.add(cursor)
+        raise SourceError(f"The feed has more than {MAX_PAGES} pages.", permanent=True)

@@ -1,0 +1,19 @@
+"""Celery tasks: thin, keyed by primary key, safe to run twice (the work is claimed in sync.py and
+services.py with conditional UPDATEs)."""
+
+from celery import shared_task
+
+
+@shared_task(ignore_result=True)
+def sync_module_task(run_id: int) -> None:
+    from .sync import run_sync
+
+    run_sync(run_id)
+
+
+@shared_task
+def nightly_sync_task() -> list[int]:
+    """The beat entry: queue one sync per ICB-enabled module, once per night."""
+    from .services import queue_nightly_syncs
+
+    return [run.pk for run in queue_nightly_syncs()]
