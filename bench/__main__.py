@@ -1,13 +1,21 @@
-"""Runs every benchmark in bench/ in turn; each prints its own table."""
+"""Runs every benchmark in bench/, each in its own process (each sets up its own database);
+each prints its own table. `python -m bench [name ...]` runs only the named ones."""
 
-import importlib
 import pkgutil
+import subprocess
+import sys
 
 import bench
 
-for info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda m: m.name):
-    if info.name in ("common", "__main__"):
-        continue
-    module = importlib.import_module(f"bench.{info.name}")
-    if hasattr(module, "main"):
-        module.main()
+names = sys.argv[1:] or sorted(
+    info.name
+    for info in pkgutil.iter_modules(bench.__path__)
+    if info.name not in ("common", "__main__") and not info.name.startswith("_")
+)
+failed = []
+for name in names:
+    print(f"\n=== bench.{name} ===", flush=True)
+    if subprocess.run([sys.executable, "-m", f"bench.{name}"], check=False).returncode:
+        failed.append(name)
+if failed:
+    sys.exit(f"benchmarks failed: {', '.join(failed)}")
