@@ -75,7 +75,11 @@ class Customer:
     adjustments: tuple[str, ...] = field(default=(), compare=False)
 
     def fingerprint(self) -> str:
-        """Changes whenever anything we would send changes."""
+        """Changes whenever anything we would send changes (computed once per instance)."""
+        try:
+            return self.__dict__["_fingerprint"]
+        except KeyError:
+            pass
         values = (
             self.name,
             self.company_name,
@@ -89,7 +93,9 @@ class Customer:
             self.email,
             self.notes,
         )
-        return hashlib.sha256("\x1f".join(values).encode()).hexdigest()
+        digest = hashlib.sha256("\x1f".join(values).encode()).hexdigest()
+        self.__dict__["_fingerprint"] = digest  # frozen: bypasses __setattr__, not compared
+        return digest
 
 
 _ORG_FIELDS = (

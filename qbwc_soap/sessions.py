@@ -10,12 +10,12 @@ import secrets
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from connectors.models import WebConnector
 
-from . import qbxml, transfers
+from . import qbxml, sql, transfers
 from .models import QbwcSession
 
 logger = logging.getLogger(__name__)
@@ -103,17 +103,51 @@ def authenticate(username: str | None, password: str | None) -> list[str]:
     return [ticket, connector.company_file or ""]
 
 
+def _session_query():
+    """SELECT one session and its connector by ticket, locked (FOR UPDATE where the database has
+    it, as select_for_update() does); built once per process."""
+    session_fields = QbwcSession._meta.concrete_fields
+    connector_fields = WebConnector._meta.concrete_fields
+    columns = ", ".join(
+        [f"s.{sql.quote(f.column)}" for f in session_fields]
+        + [f"c.{sql.quote(f.column)}" for f in connector_fields]
+    )
+    query = (
+        f"SELECT {columns} FROM {sql.quote(QbwcSession._meta.db_table)} s "
+        f"INNER JOIN {sql.quote(WebConnector._meta.db_table)} c "
+        f"ON c.{sql.quote(WebConnector._meta.pk.column)} = "
+        f"s.{sql.quote(QbwcSession._meta.get_field('connector').column)} "
+        f"WHERE s.{sql.quote(QbwcSession._meta.get_field('ticket').column)} = %s"
+    )
+    if connection.features.has_select_for_update:
+        query += " FOR UPDATE"
+    return (
+        query,
+        [f.attname for f in session_fields],
+        [f.attname for f in connector_fields],
+        sql.converters([*session_fields, *connector_fields]),
+    )
+
+
+def _load_session(ticket: str):
+    """The session for `ticket` with its connector, locked for this call: one query."""
+    query, session_names, connector_names, converters = sql.cached(("session",), _session_query)
+    rows = sql.fetchall(query, [ticket])
+    if not rows:
+        return None
+    values = sql.convert(rows[0], converters)
+    split = len(session_names)
+    session = QbwcSession.from_db(connection.alias, session_names, values[:split])
+    session.connector = WebConnector.from_db(connection.alias, connector_names, values[split:])
+    return session
+
+
 def _live_session(ticket: str | None):
     """The open session for `ticket`, locked for this call; None when unknown or expired (an
     expired one is marked so on the way)."""
     if not ticket:
         return None
-    session = (
-        QbwcSession.objects.select_for_update()
-        .select_related("connector")
-        .filter(ticket=ticket[:64])
-        .first()
-    )
+    session = _load_session(ticket[:64])
     if session is None or session.status != QbwcSession.Status.OPEN:
         return None
     if session.is_expired:
@@ -145,15 +179,7 @@ def send_request(
         session.qb_product = info.product
         session.qb_version = info.version
         session.qb_company_name = info.company_name
-        session.save(
-            update_fields=[
-                "qbxml_version",
-                "company_file_path",
-                "qb_product",
-                "qb_version",
-                "qb_company_name",
-            ]
-        )
+    # build_request saves these with the rest of the session, in the same UPDATE.
     return transfers.build_request(session)
 
 

@@ -8,13 +8,14 @@ the organizations `organizations_for(its connector)` returns.
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from connectors.services import organizations_for
+from organizations.models import Organization
 
-from . import qbxml
+from . import qbxml, sql
 from .models import CustomerTransfer, QbwcSession
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ _ORG_FIELDS = (
     "phone",
     "email",
 )
+_T_COLUMNS = ("list_id", "edit_sequence", "fingerprint", "next_action", "sent_at")
+_T_FIELDS = tuple(f"t_{name}" for name in _T_COLUMNS)
+# Stand-in compiled into the cached candidate query, replaced by the real bound on each call.
+_PK_BOUND = -918_273_645_546_372_819
 NOOP_REQUEST_ID = "noop"
 _STATE_FIELDS = [
     "list_id",
@@ -52,11 +57,136 @@ _STATE_FIELDS = [
     "adjustments",
 ]
 
+# Every column of a CustomerTransfer row but its id, in the order rows are written.
+_ROW_FIELDS = ["organization", "connector", *_STATE_FIELDS]
+_CONFLICT = ["organization", "connector"]
+
 Next = CustomerTransfer.Next
+
+
+class _Transfer:
+    """A CustomerTransfer's state as read and written by the hot path (no model instance)."""
+
+    __slots__ = ("organization_id", "connector_id", *_STATE_FIELDS)
+
+    def __init__(self, organization_id, connector_id, **state):
+        self.organization_id = organization_id
+        self.connector_id = connector_id
+        self.list_id = ""
+        self.edit_sequence = ""
+        self.qb_name = ""
+        self.fingerprint = ""
+        self.sent_at = None
+        self.transferred_at = None
+        self.next_action = ""
+        self.followups = 0
+        self.last_error_code = None
+        self.last_error = ""
+        self.adjustments = ""
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
+def _rows(transfers) -> list[tuple]:
+    """Transfers (model instances or _Transfer) as database values in _ROW_FIELDS order."""
+    if connection.vendor == "postgresql":
+        adapt = None  # datetimes go as they are (sql.upsert sends them as ISO 8601)
+    else:
+        adapt = connection.ops.adapt_datetimefield_value
+    rows = []
+    for t in transfers:
+        sent_at, transferred_at = t.sent_at, t.transferred_at
+        if adapt is not None:
+            sent_at, transferred_at = adapt(sent_at), adapt(transferred_at)
+        rows.append(
+            (
+                t.organization_id,
+                t.connector_id,
+                t.list_id,
+                t.edit_sequence,
+                t.qb_name,
+                t.fingerprint,
+                sent_at,
+                transferred_at,
+                t.next_action,
+                t.followups,
+                t.last_error_code,
+                t.last_error,
+                t.adjustments,
+            )
+        )
+    return rows
+
+
+def _writes(transfers, update_fields) -> tuple:
+    """sql.upsert's arguments: insert these transfers, or update `update_fields` of the rows that
+    exist."""
+    return (CustomerTransfer, _ROW_FIELDS, _rows(transfers), _CONFLICT, update_fields)
 
 
 def batch_size() -> int:
     return max(1, int(getattr(settings, "QBWC_BATCH_SIZE", DEFAULT_BATCH_SIZE)))
+
+
+class _Org:
+    """One candidate row: the organization's fields and its transfer state for the connector
+    (t_… are None when it has none)."""
+
+    __slots__ = (*_ORG_FIELDS, *_T_FIELDS)
+
+    def __init__(self, row):
+        for name, value in zip(self.__slots__, row, strict=True):
+            setattr(self, name, value)
+
+
+def _candidate_query(connector, limit: int):
+    """(sql, params, index of the pk bound, column converters) for the next `limit` organizations
+    routed to `connector` past a pk, with the connector's transfer state joined; built once per
+    process. Which organizations are routed comes from `organizations_for`, compiled by the ORM,
+    so it is exactly the routing rule.
+
+    The page of routed pks is picked first (an index range scan on the primary key that stops
+    after `limit` rows), and only those rows are read and joined to their transfer state, each by
+    its unique index: planned as one join, PostgreSQL may read every remaining organization, or
+    every transfer of the connector, on each call."""
+
+    def build():
+        page = organizations_for(connector).filter(pk__gt=_PK_BOUND).order_by("pk")
+        page = page.values("pk")[:limit]
+        page_sql, page_params = page.query.get_compiler(connection=connection).as_sql()
+        org_meta, t_meta = Organization._meta, CustomerTransfer._meta
+        org_fields = [
+            org_meta.pk if name == "pk" else org_meta.get_field(name) for name in _ORG_FIELDS
+        ]
+        t_fields = [t_meta.get_field(name) for name in _T_COLUMNS]
+        t_columns = ", ".join(sql.quote(f.column) for f in t_fields)
+        t_org = sql.quote(t_meta.get_field("organization").column)
+        t_connector = sql.quote(t_meta.get_field("connector").column)
+        o_pk = f"o.{sql.quote(org_meta.pk.column)}"
+        head = (
+            "SELECT "
+            + ", ".join(f"o.{sql.quote(f.column)}" for f in org_fields)
+            + ", "
+            + ", ".join(f"t.{sql.quote(f.column)}" for f in t_fields)
+            + f" FROM {sql.quote(org_meta.db_table)} o "
+        )
+        if connection.vendor == "postgresql":
+            query = (
+                head + f"LEFT JOIN LATERAL (SELECT {t_columns} FROM {sql.quote(t_meta.db_table)} "
+                f"WHERE {t_org} = {o_pk} AND {t_connector} = %s LIMIT 1) t ON TRUE "
+                f"WHERE {o_pk} = ANY(ARRAY({page_sql})) ORDER BY {o_pk}"
+            )
+        else:
+            query = (
+                head + f"LEFT JOIN {sql.quote(t_meta.db_table)} t "
+                f"ON t.{t_org} = {o_pk} AND t.{t_connector} = %s "
+                f"WHERE {o_pk} IN ({page_sql}) ORDER BY {o_pk}"
+            )
+        params = [connector.pk, *page_params]
+        converters = [([], None)] * len(_ORG_FIELDS) + sql.converters(t_fields)
+        return query, tuple(params), params.index(_PK_BOUND), converters
+
+    return sql.cached(("candidates", connector.pk, connector.is_default, limit), build)
 
 
 def _candidates(connector, after_pk: int, chunk_size: int = _SCAN_CHUNK, sent_since=None):
@@ -64,31 +194,24 @@ def _candidates(connector, after_pk: int, chunk_size: int = _SCAN_CHUNK, sent_si
     company file is missing or stale, as (org, customer); `org.t_list_id` etc. carry its transfer
     state for this connector (None when it has none). Organizations with a follow-up under way
     are left to the follow-up queue, and those sent since `sent_since` (by this session's
-    follow-ups) are not sent twice."""
-    routed = (
-        organizations_for(connector)
-        .order_by("pk")
-        .only(*_ORG_FIELDS)
-        .annotate(
-            t=FilteredRelation("qb_transfers", condition=Q(qb_transfers__connector=connector)),
-            t_list_id=F("t__list_id"),
-            t_edit_sequence=F("t__edit_sequence"),
-            t_fingerprint=F("t__fingerprint"),
-            t_next_action=F("t__next_action"),
-            t_sent_at=F("t__sent_at"),
-        )
-    )
+    follow-ups) are not sent twice. One query per `chunk_size` organizations read; later chunks
+    read at least _SCAN_CHUNK, so a long run of unchanged organizations costs few queries."""
     while True:
-        chunk = list(routed.filter(pk__gt=after_pk)[:chunk_size])
-        if not chunk:
-            return
-        for org in chunk:
+        query, params, pk_at, converters = _candidate_query(connector, chunk_size)
+        params = list(params)
+        params[pk_at] = after_pk
+        rows = sql.fetchall(query, params)
+        for row in rows:
+            org = _Org(sql.convert(row, converters))
             if org.t_next_action or (sent_since and org.t_sent_at and org.t_sent_at >= sent_since):
                 continue
             customer = qbxml.customer_from(org)
             if org.t_fingerprint != customer.fingerprint():
                 yield org, customer
-        after_pk = chunk[-1].pk
+        if len(rows) < chunk_size:
+            return
+        after_pk = rows[-1][0]
+        chunk_size = max(chunk_size, _SCAN_CHUNK)
 
 
 def _followups(connector):
@@ -129,11 +252,44 @@ def _add_to(builder, rid, entry, customer, transfer):
         builder.customer_query_by_id(rid, transfer.list_id)
 
 
+# Written by every sendRequestXML: the scan's and follow-ups' bookkeeping, and what QuickBooks
+# reported on the first call (unchanged afterwards).
+_SEND_FIELDS = [
+    "pending",
+    "cursor",
+    "scan_done",
+    "followups_waiting",
+    "errors",
+    "processed",
+    "last_seen_at",
+    "qbxml_version",
+    "company_file_path",
+    "qb_product",
+    "qb_version",
+    "qb_company_name",
+]
+_RECEIVE_FIELDS = [
+    "pending",
+    "progress",
+    "followups_waiting",
+    "errors",
+    "processed",
+    "added",
+    "updated",
+    "linked",
+    "last_seen_at",
+]
+
+
 @transaction.atomic(savepoint=False)
 def build_request(session: QbwcSession) -> str:
     """The next qbXML message for `session`: follow-ups first, then the next batch of stale or
     new organizations. Never empty: when nothing is left it asks QuickBooks a harmless HostQuery,
-    because an empty answer would make QBWC report an error."""
+    because an empty answer would make QBWC report an error.
+
+    Queries: the next batch of candidates with their transfer state (one query unless a run of
+    unchanged organizations has to be skipped), one upsert of the batch's transfer state, one
+    session update; and when follow-ups wait, one query for them and one upsert."""
     connector = session.connector
     size = batch_size()
     version = tuple(int(p) for p in (session.qbxml_version or "13.0").split("."))
@@ -146,30 +302,33 @@ def build_request(session: QbwcSession) -> str:
             _followups(connector).select_related("organization").order_by("pk")[: size + 1]
         )
         session.followups_waiting = len(waiting) > size
+        touched = []
         for transfer in waiting[:size]:
             org = transfer.organization
             customer = qbxml.customer_from(org)
             op = transfer.next_action
             transfer.next_action = ""
+            touched.append(transfer)
             if op == Next.MOD and not transfer.list_id:
                 op = Next.ADD
             if transfer.followups >= MAX_FOLLOWUPS:
                 # The error QuickBooks gave on the last try stays on the transfer for the log.
                 session.errors += 1
                 session.processed += 1
-                transfer.save(update_fields=["next_action"])
                 continue
             transfer.followups += 1
             transfer.sent_at = now
-            transfer.save(update_fields=["next_action", "followups", "sent_at"])
             rid = f"{org.pk}-{op}"
             pending[rid] = _pending_entry(org, customer, op)
             _add_to(builder, rid, pending[rid], customer, transfer)
+        # Written before the scan reads, so it sees these as sent (or given up) already.
+        sql.upsert(*_writes(touched, ["next_action", "followups", "sent_at"]))
 
+    sent = []
     if not session.scan_done:
-        sent = []
         last_pk = session.cursor
-        # Most organizations usually need sending, so read little more than one batch at a time.
+        # Most organizations usually need sending, so read little more than one batch at a time:
+        # one query, unless more than a batch of unchanged organizations has to be skipped.
         scan = _candidates(
             connector, session.cursor, chunk_size=2 * size + 1, sent_since=session.started_at
         )
@@ -178,13 +337,12 @@ def build_request(session: QbwcSession) -> str:
                 # One more candidate exists: the scan is not over.
                 break
             last_pk = org.pk
-            transfer = CustomerTransfer(
-                organization_id=org.pk,
-                connector=connector,
+            transfer = _Transfer(
+                org.pk,
+                connector.pk,
                 list_id=org.t_list_id or "",
                 edit_sequence=org.t_edit_sequence or "",
                 sent_at=now,
-                followups=0,
             )
             sent.append(transfer)
             op = Next.MOD if transfer.list_id else Next.ADD
@@ -195,28 +353,13 @@ def build_request(session: QbwcSession) -> str:
             session.scan_done = True
         scan.close()
         session.cursor = last_pk
-        # Only when it was sent: the rest of a row's state changes only on QuickBooks' answer.
-        CustomerTransfer.objects.bulk_create(
-            sent,
-            update_conflicts=True,
-            unique_fields=["organization", "connector"],
-            update_fields=["sent_at", "followups"],
-        )
 
     if not len(builder):
         builder.host_query(NOOP_REQUEST_ID)
     session.pending = pending
-    session.save(
-        update_fields=[
-            "pending",
-            "cursor",
-            "scan_done",
-            "followups_waiting",
-            "errors",
-            "processed",
-            "last_seen_at",
-        ]
-    )
+    # The session, and the batch's transfers (only that they were sent: the rest of a row's state
+    # changes only on QuickBooks' answer), in one statement on PostgreSQL.
+    sql.update(session, _SEND_FIELDS, then_upsert=_writes(sent, ["sent_at", "followups"]))
     return builder.tostring()
 
 
@@ -308,23 +451,46 @@ def apply_response(session: QbwcSession, text: str) -> int:
     return _apply_all(session, qbxml.parse_response(text))
 
 
+def _locked_transfers(connector_id, org_ids) -> dict:
+    """The transfer state of these organizations for the connector, rows locked: one query."""
+    if not org_ids:
+        return {}
+
+    def build():
+        meta = CustomerTransfer._meta
+        fields = [meta.get_field(name) for name in _ROW_FIELDS]
+        columns = ", ".join(sql.quote(f.column) for f in fields)
+        head = (
+            f"SELECT {columns} FROM {sql.quote(meta.db_table)} "
+            f"WHERE {sql.quote(meta.get_field('connector').column)} = %s "
+            f"AND {sql.quote(meta.get_field('organization').column)} IN "
+        )
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        return head, lock, sql.converters(fields)
+
+    head, lock, converters = sql.cached(("locked_transfers",), build)
+    query = head + "(" + ", ".join(["%s"] * len(org_ids)) + ")" + lock
+    found = {}
+    for row in sql.fetchall(query, [connector_id, *org_ids]):
+        values = sql.convert(row, converters)
+        state = dict(zip(_STATE_FIELDS, values[2:], strict=True))
+        found[values[0]] = _Transfer(values[0], values[1], **state)
+    return found
+
+
 @transaction.atomic(savepoint=False)
 def _apply_all(session: QbwcSession, responses: list) -> int:
+    """Queries: the batch's transfer state (locked), one upsert of it, one session update."""
     pending = session.pending or {}
     now = timezone.now()
     answered = {rs.request_id: rs for rs in responses if rs.request_id in pending}
-    org_ids = [entry["org"] for entry in pending.values()]
-    transfers = {
-        t.organization_id: t
-        for t in CustomerTransfer.objects.select_for_update().filter(
-            connector_id=session.connector_id, organization_id__in=org_ids
-        )
-    }
+    org_ids = list(dict.fromkeys(entry["org"] for entry in pending.values()))
+    transfers = _locked_transfers(session.connector_id, org_ids)
     changed = []
     for rid, entry in pending.items():
-        transfer = transfers.get(entry["org"]) or CustomerTransfer(
-            organization_id=entry["org"], connector_id=session.connector_id
-        )
+        transfer = transfers.get(entry["org"])
+        if transfer is None:
+            transfer = transfers[entry["org"]] = _Transfer(entry["org"], session.connector_id)
         rs = answered.get(rid)
         if rs is None:
             # With continueOnError QuickBooks answers every request; a missing answer means the
@@ -332,17 +498,11 @@ def _apply_all(session: QbwcSession, responses: list) -> int:
             rs = qbxml.Response(entry["op"], rid, -1, "Error", "QuickBooks returned no answer")
         _apply(session, transfer, entry, rs, now)
         changed.append(transfer)
-    # One INSERT … ON CONFLICT for the whole batch: bulk_update's CASE per field costs ~100 ms
-    # for 25 rows, most of a round trip.
-    CustomerTransfer.objects.bulk_create(
-        changed,
-        update_conflicts=True,
-        unique_fields=["organization", "connector"],
-        update_fields=_STATE_FIELDS,
-    )
     session.pending = {}
     session.progress = progress(session)
-    session.save()
+    # One INSERT … ON CONFLICT for the whole batch, with the session update on PostgreSQL.
+    written = _writes(list({id(t): t for t in changed}.values()), _STATE_FIELDS)
+    sql.update(session, _RECEIVE_FIELDS, then_upsert=written)
     return session.progress
 
 

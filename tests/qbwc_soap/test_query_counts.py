@@ -1,0 +1,138 @@
+"""Query counts are tests: a QBWC call costs a small constant number of queries, whatever the
+number of organizations routed to the connector and whatever the batch holds.
+
+sendRequestXML: load the session and its connector (locked); read the next batch of candidates
+with their transfer state; one upsert of the batch's transfer state; one session update — plus,
+when follow-ups wait, one query for them and one upsert (the batch upsert and the session update
+are one statement on PostgreSQL). The candidate read is one query unless
+more than two batches' worth of unchanged organizations must be skipped (their fingerprints are
+computed in Python): then one more per 500 organizations read. receiveResponseXML: load the session;
+read the batch's transfer state (locked); one upsert; one session update. Each call is one
+transaction (its BEGIN/COMMIT, or SAVEPOINT/RELEASE inside a test, count too).
+"""
+
+import pytest
+from django.db import connection
+
+from connectors.services import map_organization
+from qbwc_soap.models import CustomerTransfer
+from tests.connectors.factories import CONNECTOR_PASSWORD
+from tests.organizations.factories import OrganizationFactory
+
+from .simulator import ADD_3250
+
+# On PostgreSQL the transfer upsert and the session update are one statement (a data-modifying
+# WITH); SQLite has no such thing, so there they are two.
+WRITES = 1 if connection.vendor == "postgresql" else 2
+SEND_SCAN_QUERIES = 4 + WRITES
+SEND_WITH_FOLLOWUPS_QUERIES = SEND_SCAN_QUERIES + 2
+RECEIVE_QUERIES = 4 + WRITES
+
+
+def drive(qbwc, quickbooks, connector, assert_max_queries):
+    """A whole QBWC session, each sendRequestXML/receiveResponseXML under a query ceiling;
+    returns [(send queries, receive queries)] per round trip."""
+    ticket, status = qbwc.authenticate(connector.username, CONNECTOR_PASSWORD)
+    assert status not in ("none", "nvu")
+    counts = []
+    hcp = quickbooks.hcp_response()
+    for _ in range(100):
+        with assert_max_queries(SEND_WITH_FOLLOWUPS_QUERIES) as send:
+            request = qbwc.sendRequestXML(ticket, hcp, r"C:\QuickBooks\Company.QBW", "US", 13, 0)
+        hcp = ""
+        answer = quickbooks.answer(request)
+        with assert_max_queries(RECEIVE_QUERIES) as receive:
+            progress = qbwc.receiveResponseXML(ticket, answer, "", "")
+        counts.append((len(send.captured_queries), len(receive.captured_queries)))
+        assert progress >= 0
+        if progress == 100:
+            break
+    else:
+        raise AssertionError("session never reached 100")
+    qbwc.closeConnection(ticket)
+    return counts
+
+
+def test_query_counts_per_call_do_not_grow_with_the_organizations(
+    default_connector, other_connector, qbwc, django_assert_max_num_queries
+):
+    # given 1 organization for one connector and 80 (four batches) for the other
+    map_organization(OrganizationFactory(), other_connector)
+    OrganizationFactory.create_batch(80)
+    # when both company files are brought up to date
+    one = drive(qbwc, _quickbooks(), other_connector, django_assert_max_num_queries)
+    many = drive(qbwc, _quickbooks(), default_connector, django_assert_max_num_queries)
+    # then every call costs the same, however many organizations its batch or connector has
+    assert len(one) == 1 and len(many) == 4
+    assert set(one) == set(many) == {(SEND_SCAN_QUERIES, RECEIVE_QUERIES)}
+
+
+def test_query_counts_updates_are_the_same_as_adds(
+    default_connector, qbwc, django_assert_max_num_queries
+):
+    # given 30 organizations already in QuickBooks, 20 of them changed since
+    quickbooks = _quickbooks()
+    organizations = OrganizationFactory.create_batch(30)
+    drive(qbwc, quickbooks, default_connector, django_assert_max_num_queries)
+    for org in organizations[:20]:
+        org.phone = "555-0142"
+        org.save()
+    # when the next session sends them as CustomerModRq, skipping the unchanged ones
+    counts = drive(qbwc, quickbooks, default_connector, django_assert_max_num_queries)
+    # then
+    assert counts == [(SEND_SCAN_QUERIES, RECEIVE_QUERIES)]
+    assert (
+        CustomerTransfer.objects.filter(edit_sequence="", connector=default_connector).count() == 0
+    )
+
+
+@pytest.mark.parametrize("each", [1, 6])
+def test_query_counts_stay_bounded_with_every_kind_of_answer(
+    default_connector, qbwc, django_assert_max_num_queries, each
+):
+    # given batches mixing adds, names QuickBooks already has (3100 → query → link → mod),
+    # names another list holds (3100 → query → 500 → add …), refusals (3250) and customers
+    # edited in QuickBooks meanwhile (3200 → query by ListID → mod)
+    quickbooks = _quickbooks()
+    OrganizationFactory.create_batch(3 * each)
+    for org in OrganizationFactory.create_batch(each):
+        quickbooks.add_customer(org.name)
+    for org in OrganizationFactory.create_batch(each):
+        quickbooks.vendor_names.add(org.name)
+    for org in OrganizationFactory.create_batch(each):
+        quickbooks.fail_names[org.name] = ADD_3250
+    stale = OrganizationFactory.create_batch(each)
+    first = drive(qbwc, quickbooks, default_connector, django_assert_max_num_queries)
+    for org in stale:
+        quickbooks.touch(quickbooks.by_name(org.name)["ListID"])
+        org.phone = "555-0143"
+        org.save()
+    # when sessions run with every call under its ceiling (asserted in drive)
+    counts = drive(qbwc, quickbooks, default_connector, django_assert_max_num_queries)
+    # then follow-up round trips cost at most the two extra queries, and a round trip with
+    # nothing left to send (a HostQuery) fewer
+    assert len(first) > 1 and len(counts) > 1
+    assert max(send for send, _ in first + counts) <= SEND_WITH_FOLLOWUPS_QUERIES
+    assert max(receive for _, receive in first + counts) == RECEIVE_QUERIES
+
+
+def test_skipping_unchanged_organizations_costs_one_query_per_scan_chunk(
+    default_connector, qbwc, django_assert_max_num_queries
+):
+    # given 60 organizations in QuickBooks, of which only the last 5 changed since
+    quickbooks = _quickbooks()
+    organizations = OrganizationFactory.create_batch(60)
+    drive(qbwc, quickbooks, default_connector, django_assert_max_num_queries)
+    for org in organizations[-5:]:
+        org.phone = "555-0144"
+        org.save()
+    # when the next session has to read past 55 unchanged ones (more than two batches)
+    counts = drive(qbwc, quickbooks, default_connector, django_assert_max_num_queries)
+    # then the scan reads one more chunk (of up to 500 organizations), and nothing else grows
+    assert counts == [(SEND_SCAN_QUERIES + 1, RECEIVE_QUERIES)]
+
+
+def _quickbooks():
+    from .simulator import QuickBooks
+
+    return QuickBooks()
