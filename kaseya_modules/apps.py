@@ -1,6 +1,13 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+SECTION = ("Admin", "Admin Categories", "Extensions & Integrations", "Kaseya Modules")
+ICB_GROUP = "Integrated Customer Billing administrators"
+ICB_GROUP_PERMISSIONS = [
+    ("kaseya_modules", "manage_icb"),
+    ("organizations", "view_organization"),
+]
+
 
 def ensure_catalog(sender, using="default", **kwargs):
     # After the data migration this normally finds nothing to do; it restores the catalog after a
@@ -11,20 +18,40 @@ def ensure_catalog(sender, using="default", **kwargs):
     add_missing_modules(KaseyaModule, using)
 
 
+def ensure_icb_group(sender, using="default", **kwargs):
+    """The "Integrated Customer Billing administrators" group carries the ICB permission and read
+    access to organizations, which the organization pickers need. Runs after every migrate;
+    idempotent."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.using(using).get_or_create(name=ICB_GROUP)
+    for app_label, codename in ICB_GROUP_PERMISSIONS:
+        perm = (
+            Permission.objects.using(using)
+            .filter(content_type__app_label=app_label, codename=codename)
+            .first()
+        )
+        if perm is not None:
+            group.permissions.add(perm)
+
+
 class KaseyaModulesConfig(AppConfig):
     name = "kaseya_modules"
     verbose_name = "Kaseya modules"
 
     def ready(self):
-        from mapping_portal.lib.navigation import Link, nav_links
+        from mapping_portal.lib.navigation import Link, nav_links, organization_tools
 
         post_migrate.connect(ensure_catalog, sender=self, dispatch_uid="kaseya_modules_catalog")
+        post_migrate.connect(ensure_icb_group, sender=self, dispatch_uid="kaseya_modules_group")
+        perm = "kaseya_modules.manage_icb"
         nav_links.add(
-            Link(
-                "Enable Integrated Customer Billing by Module",
-                "kaseya_modules:modules",
-                "kaseya_modules.manage_icb",
-                ("Admin", "Admin Categories", "Extensions & Integrations", "Kaseya Modules"),
-                10,
-            )
+            Link("Enable Integrated Customer Billing by Module", "kaseya_modules:modules", perm,
+                 SECTION, 10)
+        )  # fmt: skip
+        nav_links.add(
+            Link("Kaseya Module Organization Mapping", "kaseya_modules:mapping", perm, SECTION, 20)
+        )
+        organization_tools.add(
+            Link("Manage Integrated Customer Billing", "kaseya_modules:organization_mappings", perm)
         )

@@ -81,3 +81,34 @@ def seed(stdout) -> None:
             f"Kaseya module {module.name}: enabled, synced {run.new_count} module organizations "
             f"({run.get_status_display().lower()})."
         )
+    seed_mappings(stdout)
+
+
+DEMO_MAPPINGS_PER_MODULE = 2
+
+
+def seed_mappings(stdout) -> None:
+    """Map a couple of top-level module organizations per demo module to the organization whose
+    name starts with the same word, so the mapping pages open with some rows done and most left
+    to do. Modules that already have a mapping are left alone (idempotent)."""
+    from .mapping import map_module_organization
+    from .models import ModuleOrganization
+
+    organizations = list(Organization.objects.billable().filter(parent__isnull=True)[:200])
+    by_word = {}
+    for organization in organizations:
+        by_word.setdefault(organization.name.split()[0].upper().strip(".,"), organization)
+    for code in DEMO_MODULES:
+        candidates = ModuleOrganization.objects.mappable().filter(module__code=code)
+        if candidates.filter(organization__isnull=False).exists():
+            continue
+        mapped = 0
+        for module_org in candidates.filter(parent__isnull=True).order_by("name"):
+            organization = by_word.get(module_org.name.split()[0].upper().strip(".,"))
+            if organization is None:
+                continue
+            map_module_organization(module_org, organization, None)
+            mapped += 1
+            if mapped == DEMO_MAPPINGS_PER_MODULE:
+                break
+        stdout.write(f"Kaseya module {code}: {mapped} demo mappings.")

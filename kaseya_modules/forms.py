@@ -47,3 +47,134 @@ class ToggleForm(forms.Form):
 
 class StatusForm(forms.Form):
     runs = forms.BooleanField(required=False)
+
+
+# --- Kaseya Module Organization Mapping ---------------------------------------------------
+
+
+class ByOrganizationFilterForm(forms.Form):
+    STATUS_CHOICES = [
+        ("", "All"),
+        ("unmapped", "Has unmapped modules"),
+        ("ignored", "Has ignored modules"),
+    ]
+    q = forms.CharField(required=False, max_length=100)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+
+class ByModuleOrganizationFilterForm(forms.Form):
+    STATUS_CHOICES = [
+        ("", "All active"),
+        ("unmapped", "Unmapped"),
+        ("mapped", "Mapped"),
+        ("ignored", "Ignored"),
+        ("inactive", "Inactive"),
+    ]
+    q = forms.CharField(required=False, max_length=100)
+    module = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    organization = forms.IntegerField(required=False, min_value=1)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, *args, modules, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["module"].choices = [("", "All modules")] + [
+            (module.code, module.name) for module in modules
+        ]
+
+
+class CellForm(forms.Form):
+    """A Map by Organization cell: pick a module organization (op missing or "map"), Ignore, or
+    clear. `expected` is the cell's state as it was rendered (CellState.token)."""
+
+    op = forms.ChoiceField(
+        choices=[("map", "Map"), ("ignore", "Ignore"), ("clear", "Clear")], required=False
+    )
+    module_organization = forms.IntegerField(required=False, min_value=1)
+    expected = forms.CharField(required=False, max_length=2000)
+
+    def clean_expected(self):
+        from .mapping import CellState
+
+        return CellState.parse(self.cleaned_data["expected"])
+
+    def clean(self):
+        data = super().clean()
+        data["op"] = data.get("op") or "map"
+        if data["op"] == "map" and not data.get("module_organization"):
+            self.add_error("module_organization", "Choose a module organization from the list.")
+        return data
+
+
+class RowForm(forms.Form):
+    """A Map by Module Organization row. The organization field accepts any organization so that
+    a refusal can say why (Dead, Cancelation) rather than "invalid choice"."""
+
+    op = forms.ChoiceField(
+        choices=[
+            ("map", "Map"),
+            ("unmap", "Unmap"),
+            ("ignore", "Ignore"),
+            ("unignore", "Un-ignore"),
+        ],
+        required=False,  # picking an organization posts no op: it means "map"
+    )
+    organization = forms.IntegerField(required=False, min_value=1)
+    expected_organization = forms.IntegerField(required=False, min_value=1)
+    expected_ignored = forms.BooleanField(required=False)
+
+    def clean(self):
+        from organizations.models import Organization
+        from organizations.terms import current_term
+
+        data = super().clean()
+        data["op"] = data.get("op") or "map"
+        if data["op"] == "map":
+            org = None
+            if data.get("organization"):
+                org = Organization.objects.filter(pk=data["organization"]).first()
+            if org is None:
+                self.add_error("organization", f"Choose {current_term().a} from the list.")
+            data["organization"] = org
+        return data
+
+    @property
+    def expected(self):
+        from .mapping import ModuleOrgState
+
+        return ModuleOrgState(
+            self.cleaned_data.get("expected_organization"),
+            bool(self.cleaned_data.get("expected_ignored")),
+        )
+
+
+class BulkMapForm(forms.Form):
+    ids = forms.TypedMultipleChoiceField(coerce=int, required=True, choices=())
+    organization = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, data, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        # Any integer is a valid choice here: the view looks the rows up and the services judge.
+        self.fields["ids"].choices = [(v, v) for v in data.getlist("ids") if str(v).isdigit()]
+        self.fields["ids"].error_messages["required"] = "Select at least one row."
+
+    def clean_organization(self):
+        from organizations.models import Organization
+        from organizations.terms import current_term
+
+        pk = self.cleaned_data.get("organization")
+        org = Organization.objects.filter(pk=pk).first() if pk else None
+        if org is None:
+            raise forms.ValidationError(f"Choose {current_term().a} from the list.")
+        return org
+
+
+class ColumnsForm(forms.Form):
+    """The column chooser: the order shown (module codes, comma-separated) and one move."""
+
+    order = forms.CharField(required=False, max_length=4000)
+    move = forms.RegexField(regex=r"^[-\w]+:(-1|1)$", required=False)
+
+    def clean_order(self):
+        return [code for code in self.cleaned_data["order"].split(",") if code.strip()]

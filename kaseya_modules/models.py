@@ -105,6 +105,20 @@ class ModuleOrganizationQuerySet(models.QuerySet):
             active=True, module__icb_enabled=True, module__first_sync_completed_at__isnull=False
         )
 
+    def typeahead(self, query: str, limit: int) -> list["ModuleOrganization"]:
+        """Up to `limit` module organizations whose name contains `query` (any case): names that
+        start with it first, then the others, each alphabetical."""
+        query = (query or "").strip()
+        if not query:
+            return []
+        ordered = self.order_by("name", "pk")
+        found = list(ordered.filter(name__istartswith=query)[:limit])
+        if len(found) < limit:
+            found += ordered.filter(name__icontains=query).exclude(name__istartswith=query)[
+                : limit - len(found)
+            ]
+        return found
+
 
 class ModuleOrganization(models.Model):
     module = models.ForeignKey(KaseyaModule, on_delete=models.CASCADE, related_name="organizations")
@@ -145,10 +159,20 @@ class ModuleOrganization(models.Model):
                 name="module_org_not_own_parent",
             ),
         ]
-        indexes = [models.Index(fields=["module", "active"], name="module_org_active_idx")]
+        indexes = [
+            models.Index(fields=["module", "active"], name="module_org_active_idx"),
+            # Map by Module Organization pages through a module's organizations by name.
+            models.Index(fields=["module", "name", "id"], name="module_org_name_idx"),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.module})"
+
+    def clean(self):
+        # The same rules as the mapping services, so the Django admin refuses what they refuse.
+        from .mapping import validate_mapping
+
+        validate_mapping(self)
 
     @property
     def seen_at(self):
@@ -234,3 +258,92 @@ class SyncRun(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class OrganizationModuleIgnore(models.Model):
+    """ "This organization has nothing in this module": the module is left unmapped for the
+    organization and no longer counts as yet to be mapped. (ModuleOrganization.ignored is the
+    other meaning: a module organization that bills to nobody.)"""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="module_ignores"
+    )
+    module = models.ForeignKey(KaseyaModule, on_delete=models.CASCADE, related_name="ignores")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "module"], name="org_module_ignore_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization} ignores {self.module}"
+
+
+class MappingAction(models.TextChoices):
+    MAP = "map", "Mapped"
+    UNMAP = "unmap", "Unmapped"
+    IGNORE = "ignore", "Ignored"
+    UNIGNORE = "unignore", "Un-ignored"
+
+
+class ModuleMappingChange(models.Model):
+    """History: every map, unmap, ignore and un-ignore, of a module organization (module
+    organization set) or of a module for an organization (module organization empty)."""
+
+    module = models.ForeignKey(KaseyaModule, on_delete=models.CASCADE, related_name="+")
+    module_organization = models.ForeignKey(
+        ModuleOrganization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Names kept as text so that history still reads right after a rename or a deletion.
+    module_organization_name = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=16, choices=MappingAction.choices)
+    old_organization = models.ForeignKey(
+        "organizations.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    new_organization = models.ForeignKey(
+        "organizations.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    old_organization_name = models.CharField(max_length=255, blank=True)
+    new_organization_name = models.CharField(max_length=255, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [
+            models.Index(fields=["old_organization", "-changed_at"], name="module_change_old_idx"),
+            models.Index(fields=["new_organization", "-changed_at"], name="module_change_new_idx"),
+        ]
+
+    def __str__(self):
+        subject = self.module_organization_name or str(self.module)
+        return f"{subject}: {self.get_action_display()}"
+
+
+class ModuleColumnPreference(models.Model):
+    """The order of module columns a user picked on Map by Organization (codes; modules not
+    listed are appended in name order)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="module_column_preference"
+    )
+    module_codes = models.JSONField(default=list, blank=True)
+
+    def __str__(self):
+        return f"Module column order of {self.user}"

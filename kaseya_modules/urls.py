@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import mapping_views, views
 
 app_name = "kaseya_modules"
 urlpatterns = [
@@ -9,4 +9,37 @@ urlpatterns = [
     path("modules/<slug:code>/icb/", views.module_toggle, name="toggle"),
     path("modules/<slug:code>/sync/", views.module_sync, name="sync"),
     path("modules/<slug:code>/status/", views.module_status, name="status"),
+    path(
+        "modules/<slug:code>/organizations/typeahead/",
+        mapping_views.module_org_typeahead,
+        name="module_org_typeahead",
+    ),
+    path("mapping/", mapping_views.mapping_home, name="mapping"),
+    path("mapping/organizations/", mapping_views.map_by_organization, name="map_by_organization"),
+    path("mapping/organizations/columns/", mapping_views.map_columns, name="map_columns"),
+    path(
+        "mapping/organizations/<int:organization_pk>/<slug:code>/",
+        mapping_views.map_cell,
+        name="map_cell",
+    ),
+    path(
+        "mapping/module-organizations/",
+        mapping_views.map_by_module_organization,
+        name="map_by_module_organization",
+    ),
+    path(
+        "mapping/module-organizations/bulk/",
+        mapping_views.module_org_bulk,
+        name="module_org_bulk",
+    ),
+    path(
+        "mapping/module-organizations/<int:pk>/",
+        mapping_views.module_org_row,
+        name="module_org_row",
+    ),
+    path(
+        "organizations/<int:pk>/mappings/",
+        mapping_views.organization_mappings,
+        name="organization_mappings",
+    ),
 ]

@@ -1,0 +1,509 @@
+"""Kaseya Module Organization Mapping: the Map by Organization and Map by Module Organization
+tabs, their htmx endpoints, and an organization's Mappings page (Manage Integrated Customer
+Billing). Every change goes through kaseya_modules.mapping."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from mapping_portal.lib.decorators import permission_required
+from mapping_portal.lib.paging import paginate
+from organizations.models import Organization
+
+from . import mapping
+from .forms import (
+    BulkMapForm,
+    ByModuleOrganizationFilterForm,
+    ByOrganizationFilterForm,
+    CellForm,
+    ColumnsForm,
+    RowForm,
+)
+from .models import KaseyaModule, ModuleOrganization
+
+PERMISSION = "kaseya_modules.manage_icb"
+PAGE_SIZE = 25
+TYPEAHEAD_LIMIT = 15
+
+
+def _with_urls(module):
+    module.typeahead_url = reverse("kaseya_modules:module_org_typeahead", args=[module.code])
+    return module
+
+
+def _enabled_modules():
+    return [_with_urls(m) for m in KaseyaModule.objects.icb_enabled().order_by("name", "pk")]
+
+
+def _synced(modules):
+    return [module for module in modules if not module.waiting_for_first_sync]
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def _with_messages(request, html: str, modules=None) -> HttpResponse:
+    """An htmx answer: the swapped fragment plus messages (and counters) out of band."""
+    html += render_to_string("kaseya_modules/_oob_messages.html", {}, request)
+    if modules is not None:
+        html += render_to_string(
+            "kaseya_modules/mapping/_counts.html",
+            {"counts": mapping.yet_to_be_mapped(modules), "oob": True},
+            request,
+        )
+    return HttpResponse(html)
+
+
+@permission_required(PERMISSION)
+@require_GET
+def mapping_home(request):
+    return redirect("kaseya_modules:map_by_organization")
+
+
+# --- Map by Organization ----------------------------------------------------------------------
+
+
+class _Counted:
+    """A queryset whose row count is already known (the yet-to-be-mapped counter), so the
+    paginator does not run the same grouped subquery a second time."""
+
+    def __init__(self, queryset, count):
+        self.queryset, self._count = queryset, count
+
+    def count(self):
+        return self._count
+
+    def __len__(self):
+        return self._count
+
+    def __getitem__(self, key):
+        return self.queryset[key]
+
+
+def _by_organization_context(request):
+    modules = _enabled_modules()
+    columns = mapping.ordered_columns(request.user, modules)
+    synced = _synced(modules)
+    form = ByOrganizationFilterForm(request.GET)
+    organizations = Organization.objects.billable()
+    counts = mapping.yet_to_be_mapped(modules)
+    known_count = None
+    if form.is_valid():
+        status = form.cleaned_data["status"]
+        if status == "unmapped":
+            organizations = mapping.organizations_with_unmapped_modules(synced)
+            if not form.cleaned_data["q"].strip():
+                known_count = counts["organizations"]
+        elif status == "ignored":
+            organizations = mapping.organization_ignored_modules()
+        organizations = organizations.search(form.cleaned_data["q"])
+    organizations = organizations.only("pk", "name").order_by("name_upper", "pk")
+    if known_count is not None:
+        organizations = _Counted(organizations, known_count)
+    page, query = paginate(request, organizations, PAGE_SIZE, request.GET.get("page"))
+    cells = mapping.cells_for([org.pk for org in page], synced)
+    empty = mapping.Cell()
+    rows = [
+        {
+            "organization": org,
+            "cells": [(module, cells.get((org.pk, module.pk), empty)) for module in columns],
+        }
+        for org in page
+    ]
+    return {
+        "form": form,
+        "page": page,
+        "query": query,
+        "rows": rows,
+        "columns": columns,
+        "modules": modules,
+        "counts": counts,
+        "tab": "organization",
+    }
+
+
+@permission_required(PERMISSION)
+@require_GET
+def map_by_organization(request):
+    context = _by_organization_context(request)
+    template = "kaseya_modules/mapping/by_organization.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results" if request.htmx.target == "results" else "#tab"
+    return render(request, template, context)
+
+
+@permission_required(PERMISSION)
+@require_POST
+def map_columns(request):
+    """The column chooser: move one column left or right; the order is saved for the user and
+    the table comes back in the new order."""
+    modules = _enabled_modules()
+    form = ColumnsForm(request.POST)
+    if form.is_valid():
+        codes = form.cleaned_data["order"] or [
+            module.code for module in mapping.ordered_columns(request.user, modules)
+        ]
+        if form.cleaned_data["move"]:
+            code, step = form.cleaned_data["move"].rsplit(":", 1)
+            codes = mapping.moved(codes, code, int(step))
+        mapping.save_column_order(request.user, codes, modules)
+    if request.htmx:
+        context = _by_organization_context(request)
+        return render(request, "kaseya_modules/mapping/by_organization.html#results", context)
+    return redirect(reverse("kaseya_modules:map_by_organization") + _back_query(request))
+
+
+def _back_query(request) -> str:
+    query = request.POST.get("back", "")
+    return f"?{query}" if query and "\n" not in query else ""
+
+
+def _cell_context(request, organization, module, *, error=None, conflict=None):
+    cell = mapping.cells_for([organization.pk], [module]).get(
+        (organization.pk, module.pk), mapping.Cell()
+    )
+    return {
+        "organization": organization,
+        "module": module,
+        "cell": cell,
+        "error": error,
+        "conflict": conflict,
+    }
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["GET", "POST"])
+def map_cell(request, organization_pk, code):
+    """One Map by Organization cell: GET renders it, POST maps, ignores or clears it."""
+    organization = get_object_or_404(
+        Organization.objects.only("pk", "name", "org_type"), pk=organization_pk
+    )
+    module = _with_urls(get_object_or_404(KaseyaModule.objects.icb_enabled(), code=code))
+    error = conflict = None
+    if request.method == "POST":
+        form = CellForm(request.POST)
+        if not form.is_valid():
+            error = _error_text(ValidationError(list(form.errors.values())))
+        else:
+            data = form.cleaned_data
+            try:
+                if data["op"] == "ignore":
+                    mapping.ignore_organization_module(
+                        organization, module, request.user, expected=data["expected"]
+                    )
+                elif data["op"] == "clear":
+                    mapping.set_organization_module(
+                        organization, module, None, request.user, expected=data["expected"]
+                    )
+                else:
+                    module_org = ModuleOrganization.objects.filter(
+                        pk=data["module_organization"]
+                    ).first()
+                    if module_org is None:
+                        raise ValidationError("That module organization no longer exists.")
+                    mapping.set_organization_module(
+                        organization, module, module_org, request.user, expected=data["expected"]
+                    )
+            except mapping.MappingConflict as exc:
+                conflict = _error_text(exc)
+            except ValidationError as exc:
+                error = _error_text(exc)
+        if not request.htmx:
+            if error or conflict:
+                messages.error(request, error or conflict)
+            return redirect(reverse("kaseya_modules:map_by_organization") + _back_query(request))
+    context = _cell_context(request, organization, module, error=error, conflict=conflict)
+    html = render_to_string("kaseya_modules/mapping/_cell.html", context, request)
+    if request.method == "POST":
+        return _with_messages(request, html, _enabled_modules())
+    return HttpResponse(html)
+
+
+@permission_required(PERMISSION)
+@require_GET
+def module_org_typeahead(request, code):
+    """Active module organizations of one synced module whose name contains the query."""
+    module = get_object_or_404(KaseyaModule.objects.synced(), code=code)
+    query = request.GET.get("q", "")[:100].strip()
+    results = (
+        ModuleOrganization.objects.mappable()
+        .filter(module=module)
+        .select_related("organization")
+        .only("pk", "name", "kind", "ignored", "organization__name")
+        .typeahead(query, TYPEAHEAD_LIMIT)
+    )
+    return render(
+        request,
+        "kaseya_modules/mapping/_module_org_typeahead.html",
+        {"results": results, "query": query, "module": module},
+    )
+
+
+# --- Map by Module Organization ---------------------------------------------------------------
+
+
+def _module_org_rows(request, modules):
+    synced = _synced(modules)
+    form = ByModuleOrganizationFilterForm(request.GET, modules=synced)
+    rows = ModuleOrganization.objects.filter(module__in=[m.pk for m in synced])
+    organization_filter = None
+    status = ""
+    if form.is_valid():
+        data = form.cleaned_data
+        status = data["status"]
+        if data["module"]:
+            rows = rows.filter(module__code=data["module"])
+        if data["q"].strip():
+            rows = rows.filter(name__icontains=data["q"].strip())
+        if data["organization"]:
+            rows = rows.filter(organization_id=data["organization"])
+            organization_filter = (
+                Organization.objects.filter(pk=data["organization"]).only("pk", "name").first()
+            )
+    if status == "inactive":
+        rows = rows.filter(active=False)
+    else:
+        rows = rows.filter(active=True)
+        if status == "unmapped":
+            rows = rows.filter(organization__isnull=True, ignored=False)
+        elif status == "mapped":
+            rows = rows.filter(organization__isnull=False)
+        elif status == "ignored":
+            rows = rows.filter(ignored=True)
+    rows = rows.select_related("module", "parent__parent", "organization").order_by(
+        "module_id", "name", "pk"
+    )
+    page, query = paginate(request, rows, PAGE_SIZE, request.GET.get("page"))
+    usage = mapping.latest_usage([row.pk for row in page])
+    for row in page:
+        row.latest = usage.get(row.pk, [])
+    return form, page, query, organization_filter
+
+
+def _by_module_org_context(request):
+    modules = _enabled_modules()
+    form, page, query, organization_filter = _module_org_rows(request, modules)
+    synced = _synced(modules)
+    return {
+        "form": form,
+        "page": page,
+        "query": query,
+        "modules": modules,
+        "organization_filter": organization_filter,
+        "counts": mapping.yet_to_be_mapped(modules),
+        "unbilled": mapping.unbilled_usage(synced),
+        "tab": "module_organization",
+    }
+
+
+@permission_required(PERMISSION)
+@require_GET
+def map_by_module_organization(request):
+    context = _by_module_org_context(request)
+    template = "kaseya_modules/mapping/by_module_organization.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results" if request.htmx.target == "results" else "#tab"
+    return render(request, template, context)
+
+
+@permission_required(PERMISSION)
+@require_POST
+def module_org_row(request, pk):
+    """One Map by Module Organization row: map, unmap, ignore or un-ignore it."""
+    module_org = get_object_or_404(
+        ModuleOrganization.objects.select_related("module", "parent__parent", "organization"),
+        pk=pk,
+    )
+    form = RowForm(request.POST)
+    error = conflict = None
+    if not form.is_valid():
+        error = _error_text(ValidationError(list(form.errors.values())))
+    else:
+        data, expected = form.cleaned_data, form.expected
+        try:
+            if data["op"] == "map":
+                mapping.map_module_organization(
+                    module_org, data["organization"], request.user, expected=expected
+                )
+            elif data["op"] == "unmap":
+                mapping.unmap_module_organization(module_org, request.user, expected=expected)
+            elif data["op"] == "ignore":
+                mapping.ignore_module_organization(module_org, request.user, expected=expected)
+            else:
+                mapping.unignore_module_organization(module_org, request.user, expected=expected)
+        except mapping.MappingConflict as exc:
+            conflict = _error_text(exc)
+        except ValidationError as exc:
+            error = _error_text(exc)
+    if not request.htmx:
+        if error or conflict:
+            messages.error(request, error or conflict)
+        return redirect(reverse("kaseya_modules:map_by_module_organization") + _back_query(request))
+    module_org = ModuleOrganization.objects.select_related(
+        "module", "parent__parent", "organization"
+    ).get(pk=pk)
+    module_org.latest = mapping.latest_usage([module_org.pk]).get(module_org.pk, [])
+    html = render_to_string(
+        "kaseya_modules/mapping/_row.html",
+        {"row": module_org, "error": error, "conflict": conflict},
+        request,
+    )
+    return _with_messages(request, html, _enabled_modules())
+
+
+@permission_required(PERMISSION)
+@require_POST
+def module_org_bulk(request):
+    """Map the selected rows to one organization, all or nothing."""
+    form = BulkMapForm(request.POST)
+    if form.is_valid():
+        organization = form.cleaned_data["organization"]
+        found = ModuleOrganization.objects.in_bulk(form.cleaned_data["ids"])
+        items = []
+        for pk in form.cleaned_data["ids"]:
+            if pk not in found:
+                continue
+            expected_org = request.POST.get(f"expected_organization-{pk}", "")
+            expected = mapping.ModuleOrgState(
+                int(expected_org) if expected_org.isdigit() else None,
+                request.POST.get(f"expected_ignored-{pk}") == "true",
+            )
+            items.append((found[pk], expected))
+        try:
+            changed = mapping.bulk_map_module_organizations(items, organization, request.user)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(
+                request,
+                f"{changed} module organization{'s' if changed != 1 else ''} now bill"
+                f"{'' if changed != 1 else 's'} to {organization.name}.",
+            )
+    else:
+        messages.error(request, _error_text(ValidationError(list(form.errors.values()))))
+    if request.htmx:
+        # The filters ride along in `back`, so the list comes back as the user was seeing it.
+        request.GET = request.GET.copy()
+        request.GET.update(_parse_back(request))
+        context = _by_module_org_context(request)
+        html = render_to_string(
+            "kaseya_modules/mapping/by_module_organization.html#results", context, request
+        )
+        return _with_messages(request, html, context["modules"])
+    return redirect(reverse("kaseya_modules:map_by_module_organization") + _back_query(request))
+
+
+def _parse_back(request):
+    from django.http import QueryDict
+
+    return QueryDict(request.POST.get("back", ""))
+
+
+# --- An organization's Mappings page (Manage Integrated Customer Billing) ---------------------
+
+
+def _mappings_rows(organization, modules):
+    cells = mapping.cells_for([organization.pk], _synced(modules))
+    return [
+        {"module": module, "cell": cells.get((organization.pk, module.pk), mapping.Cell())}
+        for module in modules
+    ]
+
+
+def _apply_row(request, organization, module):
+    """Apply one Mappings page row; returns an error text or None."""
+    prefix = module.code
+    try:
+        expected = mapping.CellState.parse(request.POST.get(f"{prefix}-expected", ""))
+        ignore = request.POST.get(f"{prefix}-ignore") == "on"
+        picked = mapping.CellState.parse(request.POST.get(prefix, ""))
+    except ValidationError as exc:
+        return _error_text(exc)
+    if ignore:
+        if expected.ignored:
+            return None
+        mapping.ignore_organization_module(organization, module, request.user, expected=expected)
+        return "ignored"
+    if picked.ids == expected.ids and not expected.ignored:
+        return None  # untouched
+    if not picked.ids:
+        if expected == mapping.CellState():
+            return None
+        mapping.set_organization_module(organization, module, None, request.user, expected=expected)
+        return "cleared"
+    if len(picked.ids) > 1:
+        raise ValidationError("Pick one module organization from the list.")
+    module_org = ModuleOrganization.objects.filter(pk=next(iter(picked.ids))).first()
+    if module_org is None:
+        raise ValidationError("That module organization no longer exists.")
+    mapping.set_organization_module(
+        organization, module, module_org, request.user, expected=expected
+    )
+    return "set"
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["GET", "POST"])
+def organization_mappings(request, pk):
+    """Mappings - [Organization Name]: one row per enabled module, Save applies the changed
+    rows (each through the services, each checked against the value it was rendered with)."""
+    organization = get_object_or_404(Organization, pk=pk)
+    modules = _enabled_modules()
+    errors = {}
+    if request.method == "POST":
+        changed = 0
+        for module in _synced(modules):
+            try:
+                if _apply_row(request, organization, module):
+                    changed += 1
+            except ValidationError as exc:
+                errors[module.pk] = _error_text(exc)
+        if errors:
+            messages.error(
+                request,
+                "Some rows were not saved; see below (each shows its current value).",
+            )
+        else:
+            if changed:
+                messages.success(request, f"Saved the mappings of {organization.name}.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect("kaseya_modules:organization_mappings", pk=organization.pk)
+    rows = _mappings_rows(organization, modules)
+    for row in rows:
+        row["error"] = errors.get(row["module"].pk)
+    mapped = list(
+        ModuleOrganization.objects.filter(organization=organization)
+        .select_related("module", "parent")
+        .order_by("module__name", "name", "pk")
+    )
+    usage = mapping.latest_usage([mo.pk for mo in mapped])
+    for mo in mapped:
+        mo.latest = usage.get(mo.pk, [])
+    counts = mapping.yet_to_be_mapped(modules)
+    own_unmapped = organization.is_billable and sum(
+        1
+        for row in rows
+        if not row["module"].waiting_for_first_sync
+        and not row["cell"].ignored
+        and not any(item["active"] for item in row["cell"].mapped)
+    )
+    return render(
+        request,
+        "kaseya_modules/mapping/organization.html",
+        {
+            "organization": organization,
+            "rows": rows,
+            "mapped": mapped,
+            "preview": mapping.billing_preview(organization),
+            "history": mapping.history_for(organization)[:50],
+            "counts": counts,
+            "modules": modules,
+            "own_unmapped": own_unmapped,
+        },
+    )
