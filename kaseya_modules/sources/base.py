@@ -1,13 +1,18 @@
 """The one interface every module API adapter implements: "everything this module has" —
 organizations, their parents and their usage — fetched completely before anything is applied."""
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import gc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import NamedTuple
 
 from django.conf import settings
 
 KINDS = ("organization", "site", "location")
+
+Quantity = int | Decimal
 
 
 class SourceError(Exception):
@@ -23,13 +28,17 @@ class SourceError(Exception):
         return self.message
 
 
-@dataclass(frozen=True, slots=True)
-class FetchedOrganization:
+class FetchedOrganization(NamedTuple):
+    """One organization as fetched. A tuple (not a model or a dataclass) because a large module
+    has hundreds of thousands: creating, comparing and unpacking them must stay cheap."""
+
     external_id: str
     name: str
     parent_id: str | None
     kind: str
-    usage: dict[str, Decimal] = field(default_factory=dict)
+    # Billing type code -> quantity: an int for whole numbers, a Decimal otherwise (both compare
+    # and store exactly). Never mutated, so the shared empty default is safe.
+    usage: Mapping[str, Quantity] = MappingProxyType({})
 
 
 ProgressCallback = Callable[[int, int], None]  # (pages fetched, organizations fetched)
@@ -88,44 +97,80 @@ class Source:
         """Every organization of the module, or SourceError. Identical repeats of an id (cursor
         paging over data that shifts) are dropped; conflicting repeats, unknown parents and parent
         cycles are errors, since applying them would guess."""
-        seen: dict[str, tuple[int, FetchedOrganization]] = {}
-        count = 0
+        with paused_gc():
+            return self._fetch_all()
+
+    def _fetch_all(self) -> list[FetchedOrganization]:
+        seen: dict[str, FetchedOrganization] = {}
+        page_sizes: list[int] = []  # new ids per page, to find the page of an earlier id
         for page_number, page in enumerate(self.pages(), start=1):
-            for item in page:
-                previous = seen.get(item.external_id)
-                if previous is not None:
-                    if previous[1] != item:
+            before = len(seen)
+            ids = [item[0] for item in page]
+            if seen.keys().isdisjoint(ids) and len(set(ids)) == len(ids):
+                seen.update(zip(ids, page, strict=True))  # the common case, at C speed
+            else:
+                for item in page:
+                    previous = seen.get(item[0])
+                    if previous is None:
+                        seen[item[0]] = item
+                    elif previous != item:
+                        where = page_of(seen, page_sizes + [len(seen) - before], item[0])
                         raise SourceError(
-                            f"Organization id {item.external_id!r} appears twice with different "
-                            f"data (pages {previous[0]} and {page_number}).",
+                            f"Organization id {item[0]!r} appears twice with different "
+                            f"data (pages {where} and {page_number}).",
                             permanent=True,
                         )
-                    continue
-                seen[item.external_id] = (page_number, item)
-            count += len(page)
+            page_sizes.append(len(seen) - before)
             if self.progress:
                 self.progress(page_number, len(seen))
-        organizations = [item for _, item in seen.values()]
+        organizations = list(seen.values())
         check_parents(organizations)
         return organizations
 
 
+@contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector while building (or comparing) hundreds of thousands of
+    tuples and dicts: none of them form cycles, yet each batch of allocations would otherwise set
+    off a collection that walks every one of them again. Reference counting still frees memory."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def page_of(seen: dict, page_sizes: list[int], external_id: str) -> int:
+    """The page an id was first seen on (dicts keep insertion order); only for error messages."""
+    index = list(seen).index(external_id)
+    for number, size in enumerate(page_sizes, start=1):
+        if index < size:
+            return number
+        index -= size
+    return len(page_sizes) + 1
+
+
 def check_parents(organizations: list[FetchedOrganization]) -> None:
-    parents = {item.external_id: item.parent_id for item in organizations}
+    parents = {item[0]: item[2] for item in organizations}
     for item in organizations:
-        if item.parent_id is not None and item.parent_id not in parents:
+        if item[2] is not None and item[2] not in parents:
             raise SourceError(
-                f"Organization {item.external_id!r} names parent {item.parent_id!r}, which is not "
-                "in the feed.",
+                f"Organization {item[0]!r} names parent {item[2]!r}, which is not in the feed.",
                 permanent=True,
             )
-    # Walk each chain once; nodes proven acyclic are remembered so the whole check is linear.
-    acyclic: set[str] = set()
-    for start in parents:
+    # Walk each chain once; nodes proven acyclic are remembered so the whole check is linear. Most
+    # nodes are roots or have a parent already proven, which takes one lookup.
+    acyclic: set[str | None] = {None}
+    for start, parent in parents.items():
+        if parent in acyclic:
+            acyclic.add(start)
+            continue
         path: list[str] = []
         on_path: set[str] = set()
         node = start
-        while node is not None and node not in acyclic:
+        while node not in acyclic:
             if node in on_path:
                 raise SourceError(
                     f"Organization {node!r} is its own ancestor (parent cycle).", permanent=True
@@ -136,12 +181,20 @@ def check_parents(organizations: list[FetchedOrganization]) -> None:
         acyclic.update(path)
 
 
-def parse_quantity(value, *, where: str) -> Decimal:
-    if isinstance(value, bool):
-        return Decimal(1 if value else 0)
-    if isinstance(value, int | float):
+def parse_quantity(value, *, where: str) -> Quantity:
+    """A usage quantity: whole numbers stay ints (exact, and cheap for the common case), other
+    numbers become Decimals by their shortest repr, true/false become 1/0."""
+    kind = type(value)
+    if kind is int:
+        if value >= 0:
+            return value
+    elif kind is bool:
+        return 1 if value else 0
+    elif kind is float:
+        if value.is_integer() and value >= 0:
+            return int(value)
         try:
-            quantity = Decimal(str(value))
+            quantity = Decimal(repr(value))
         except InvalidOperation:
             quantity = None
         if quantity is not None and quantity.is_finite() and quantity >= 0:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from urllib.parse import urlencode, urlsplit
 
 from .base import FetchedOrganization, Source, SourceError
-from .http import get_json
+from .http import Client, get_json
 
 PAGE_SIZE = 250
 MAX_PAGES = 10_000
@@ -23,18 +23,19 @@ class DattoRmmSource(Source):
     kind = "datto_rmm"
     label = "Datto RMM API"
 
-    def access_token(self) -> str:
+    def access_token(self, client: Client | None = None) -> str:
         if ":" not in self.credentials:
             return self.credentials
         key, secret = self.credentials.split(":", 1)
-        client = base64.b64encode(b"public-apiuser:public").decode()
+        public_client = base64.b64encode(b"public-apiuser:public").decode()
         data = get_json(
             f"{self.base_url}/auth/oauth/token",
             headers={
-                "Authorization": f"Basic {client}",
+                "Authorization": f"Basic {public_client}",
                 "Content-Type": "application/x-www-form-urlencoded",
             },
             where="the token request",
+            client=client,
             data=urlencode(
                 {"grant_type": "password", "username": key, "password": secret}
             ).encode(),
@@ -45,12 +46,16 @@ class DattoRmmSource(Source):
         return token
 
     def pages(self) -> Iterator[list[FetchedOrganization]]:
-        headers = {"Authorization": f"Bearer {self.access_token()}"}
+        with Client() as client:  # one keep-alive connection for the token and every page
+            yield from self._pages(client)
+
+    def _pages(self, client: Client) -> Iterator[list[FetchedOrganization]]:
+        headers = {"Authorization": f"Bearer {self.access_token(client)}"}
         origin = urlsplit(self.base_url)[:2]
         url = f"{self.base_url}/api/v2/account/sites?" + urlencode({"max": PAGE_SIZE, "page": 0})
         for number in range(1, MAX_PAGES + 1):
             where = f"page {number} ({url})"
-            data = get_json(url, headers=headers, where=where)
+            data = get_json(url, headers=headers, where=where, client=client)
             if not isinstance(data, dict) or not isinstance(data.get("sites"), list):
                 raise SourceError(
                     f'{where}: expected an object with a "sites" list.', permanent=True

@@ -1,12 +1,19 @@
-"""GET JSON over HTTP(S) with timeouts and retries — shared by the HTTP adapters."""
+"""GET JSON over HTTP(S) with timeouts and retries — shared by the HTTP adapters.
 
+A `Client` keeps one persistent (keep-alive) connection per host for the whole fetch, so paging
+through a feed costs one TCP (and TLS) handshake rather than one per page. It asks for gzip and
+decodes it when the server sends it.
+"""
+
+import gzip
+import http.client
 import json
 import logging
-import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+import zlib
 from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
 
 from django.utils import timezone
 
@@ -15,7 +22,18 @@ from .base import SourceError, source_setting
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 5
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# A reused keep-alive connection the server has meanwhile closed fails like this on the next
+# request; that is not the server failing, so it is retried at once on a fresh connection.
+STALE_CONNECTION_ERRORS = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    http.client.CannotSendRequest,
+    http.client.ResponseNotReady,
+)
 
 
 def retry_delay(attempt: int, retry_after: str | None) -> float:
@@ -36,41 +54,178 @@ def retry_delay(attempt: int, retry_after: str | None) -> float:
     return delay
 
 
-def get_json(url: str, *, headers: dict[str, str], where: str, data: bytes | None = None):
+class HttpStatusError(Exception):
+    def __init__(self, status: int, headers):
+        super().__init__(status)
+        self.status = status
+        self.headers = headers
+
+
+class ConnectError(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Client:
+    """Persistent connections for one fetch. Use as a context manager (or call close())."""
+
+    def __init__(self, timeout: float | None = None):
+        self.timeout = (
+            timeout
+            if timeout is not None
+            else source_setting("KASEYA_SOURCE_TIMEOUT_SECONDS", 15.0)
+        )
+        self.connections: dict[tuple[str, str, int | None], http.client.HTTPConnection] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.close()
+        self.connections.clear()
+
+    def _connection(self, scheme: str, host: str, port: int | None):
+        key = (scheme, host, port)
+        conn = self.connections.get(key)
+        if conn is None:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(
+                    host, port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            self.connections[key] = conn
+        return conn
+
+    def _drop(self, conn) -> None:
+        conn.close()
+        for key, value in list(self.connections.items()):
+            if value is conn:
+                del self.connections[key]
+
+    def request(self, url: str, headers: dict[str, str], data: bytes | None) -> bytes:
+        """One request, following same-origin redirects: the body, or HttpStatusError /
+        ConnectError / TimeoutError / OSError for the caller's retry loop."""
+        status, response_headers = 0, {}
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConnectError(f"unsupported URL {url!r}")
+            target = parts.path or "/"
+            if parts.query:
+                target += "?" + parts.query
+            conn = self._connection(parts.scheme, parts.hostname, parts.port)
+            reused = conn.sock is not None
+            try:
+                response = self._send(conn, data, target, headers, reused)
+            except BaseException:
+                self._drop(conn)
+                raise
+            if response.status in REDIRECT_STATUSES:
+                status, response_headers = response.status, response.headers
+                location = response.getheader("Location")
+                response.read()
+                if response.will_close:
+                    self._drop(conn)
+                following = urljoin(url, location or "")
+                # Credentials travel with the request, so they must not follow it elsewhere.
+                if not location or urlsplit(following)[:2] != parts[:2]:
+                    raise HttpStatusError(response.status, response.headers)
+                url = following
+                continue
+            try:
+                body = response.read(MAX_BODY_BYTES + 1)
+                if not response.isclosed():  # over the limit: the connection cannot be reused
+                    self._drop(conn)
+            except BaseException:
+                self._drop(conn)
+                raise
+            if response.will_close:
+                self._drop(conn)
+            if response.status >= 400:
+                raise HttpStatusError(response.status, response.headers)
+            if response.getheader("Content-Encoding", "").lower() in ("gzip", "x-gzip"):
+                body = gunzip(body)
+            return body
+        raise HttpStatusError(status, response_headers)  # too many redirects
+
+    def _send(self, conn, data, target, headers, reused):
+        method = "POST" if data is not None else "GET"
+        for fresh in (False, True):
+            try:
+                if conn.sock is None:
+                    try:
+                        conn.connect()
+                    except TimeoutError:
+                        raise
+                    except OSError as exc:
+                        raise ConnectError(exc) from None
+                conn.request(method, target, body=data, headers=headers)
+                return conn.getresponse()
+            except STALE_CONNECTION_ERRORS:
+                conn.close()
+                if fresh or not reused:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def gunzip(body: bytes) -> bytes:
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        plain = decoder.decompress(body, MAX_BODY_BYTES + 1)
+    except zlib.error as exc:
+        raise gzip.BadGzipFile(str(exc)) from None
+    return plain
+
+
+def get_json(
+    url: str,
+    *,
+    headers: dict[str, str],
+    where: str,
+    data: bytes | None = None,
+    client: Client | None = None,
+):
     """The decoded JSON body of `url` (a POST when `data` is given). `where` names the page in
-    every error message."""
-    timeout = source_setting("KASEYA_SOURCE_TIMEOUT_SECONDS", 15.0)
+    every error message. Pass a `client` to reuse its connections across pages."""
+    if client is None:
+        with Client() as own:
+            return get_json(url, headers=headers, where=where, data=data, client=own)
+    timeout = client.timeout
     attempts = source_setting("KASEYA_SOURCE_ATTEMPTS", 4)
-    request = urllib.request.Request(
-        url, data=data, headers={"Accept": "application/json", **headers}
-    )
+    headers = {"Accept": "application/json", "Accept-Encoding": "gzip", **headers}
+    if data is not None:
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
     for attempt in range(attempts):
         last = attempt == attempts - 1
         retry_after = None
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                body = response.read(MAX_BODY_BYTES + 1)
+            body = client.request(url, headers, data)
             break
-        except urllib.error.HTTPError as exc:
-            if exc.code in (401, 403):
+        except HttpStatusError as exc:
+            if exc.status in (401, 403):
                 raise SourceError(
-                    f"The module API refused the credentials (HTTP {exc.code}) on {where}: check "
-                    "the token in the source settings.",
+                    f"The module API refused the credentials (HTTP {exc.status}) on {where}: "
+                    "check the token in the source settings.",
                     permanent=True,
                 ) from None
-            if exc.code not in RETRY_STATUSES:
-                raise SourceError(f"HTTP {exc.code} on {where}.", permanent=True) from None
-            problem = f"HTTP {exc.code} on {where}"
+            if exc.status not in RETRY_STATUSES:
+                raise SourceError(f"HTTP {exc.status} on {where}.", permanent=True) from None
+            problem = f"HTTP {exc.status} on {where}"
             retry_after = exc.headers.get("Retry-After")
         except TimeoutError:
             problem = f"Timed out after {timeout:g}s on {where}"
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError | socket.timeout):
-                problem = f"Timed out after {timeout:g}s on {where}"
-            else:
-                problem = f"Could not connect for {where}: {exc.reason}"
-        except (ConnectionError, OSError) as exc:
-            problem = f"Connection failed on {where}: {exc}"
+        except ConnectError as exc:
+            problem = f"Could not connect for {where}: {exc.reason}"
+        except gzip.BadGzipFile as exc:
+            raise SourceError(f"Malformed gzip body on {where}: {exc}", permanent=True) from None
+        except (http.client.HTTPException, OSError) as exc:
+            problem = f"Connection failed on {where}: {exc or type(exc).__name__}"
         if last:
             raise SourceError(f"{problem} (gave up after {attempts} attempts).")
         delay = retry_delay(attempt, retry_after)
