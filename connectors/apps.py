@@ -50,14 +50,6 @@ QB_GROUP_PERMISSIONS = [
 def ensure_quickbooks_group(sender, using="default", **kwargs):
     """The "QuickBooks administrators" group carries the QuickBooks Extension permission (and
     read access to organizations, which its pickers need). Runs after every migrate; idempotent."""
-    from django.contrib.auth.models import Group, Permission
+    from mapping_portal.lib.groups import ensure_group
 
-    group, _ = Group.objects.using(using).get_or_create(name=QB_GROUP)
-    for app_label, codename in QB_GROUP_PERMISSIONS:
-        perm = (
-            Permission.objects.using(using)
-            .filter(content_type__app_label=app_label, codename=codename)
-            .first()
-        )
-        if perm is not None:
-            group.permissions.add(perm)
+    ensure_group(QB_GROUP, QB_GROUP_PERMISSIONS, using)

@@ -22,17 +22,9 @@ def ensure_icb_group(sender, using="default", **kwargs):
     """The "Integrated Customer Billing administrators" group carries the ICB permission and read
     access to organizations, which the organization pickers need. Runs after every migrate;
     idempotent."""
-    from django.contrib.auth.models import Group, Permission
+    from mapping_portal.lib.groups import ensure_group
 
-    group, _ = Group.objects.using(using).get_or_create(name=ICB_GROUP)
-    for app_label, codename in ICB_GROUP_PERMISSIONS:
-        perm = (
-            Permission.objects.using(using)
-            .filter(content_type__app_label=app_label, codename=codename)
-            .first()
-        )
-        if perm is not None:
-            group.permissions.add(perm)
+    ensure_group(ICB_GROUP, ICB_GROUP_PERMISSIONS, using)
 
 
 class KaseyaModulesConfig(AppConfig):
