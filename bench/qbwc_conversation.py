@@ -1,8 +1,11 @@
 """Benchmark: one whole QBWC conversation for N organizations against the QuickBooks simulator.
 
-Prints server time per organization and per round trip (sendRequestXML + receiveResponseXML),
-next to two floors measured in the same run, right after each round trip, with that round trip's
-own qbXML request and response:
+A round trip (sendRequestXML + receiveResponseXML) is what QBWC experiences: two HTTP requests and
+their responses. So the conversation runs over real HTTP on loopback: the bench starts gunicorn
+(one worker, one thread, keep-alive) serving bench/qbwc_http_app.py — the real /qbwc/ endpoint
+with the project's middleware, and the floors on the same server — and talks to it over one
+persistent connection, as QBWC does. Next to each round trip, with that round trip's own qbXML
+request and response, it measures two floors on the same server:
 
 - echo: a bare spyne echo service (plain Soap11, lxml validation, one Unicode in, the same out)
   is sent the qbXML request and then the qbXML response, so each payload is parsed from SOAP and
@@ -12,8 +15,10 @@ own qbXML request and response:
   the SOAP responses it returns (the qbXML request; an int). Stricter, since an echo also
   serializes the response and parses the request it never would.
 
-All three go through the same Django view path: RequestFactory, the endpoint's body-size check,
-spyne's DjangoView; no network, no middleware. Server time is the wall time of those calls.
+Server time is what the server measured itself (the Server-Timing header: the Django application's
+time for the request). The transfer state is then reset and the same conversation is run again
+in-process (RequestFactory straight into the views, no network, no middleware), the way this bench
+measured before, so both sets of figures are printed side by side.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_qbwc DEBUG=false SECRET_KEY=x \
         .venv/bin/python bench/qbwc_conversation.py [N]
@@ -21,11 +26,15 @@ spyne's DjangoView; no network, no middleware. Server time is the wall time of t
 It creates and drops its own database (test_<name>); it never touches the configured one.
 """
 
+import http.client
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,84 +49,189 @@ from django.db import connection  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from lxml import etree  # noqa: E402
-from spyne import Application, Integer32, ServiceBase, Unicode, rpc  # noqa: E402
-from spyne.protocol.soap import Soap11  # noqa: E402
-from spyne.server.django import DjangoView  # noqa: E402
 
 TNS = "http://developer.intuit.com/"
 
 
-class Echo(ServiceBase):
-    @rpc(Unicode, _returns=Unicode)
-    def echo(ctx, text):  # noqa: N805
-        return text
+class Http:
+    """One persistent HTTP/1.1 connection to the bench server, as QBWC keeps one."""
+
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def post(self, path, body: bytes, soap_action=None):
+        headers = {"Content-Type": "text/xml; charset=utf-8", "Host": "127.0.0.1"}
+        if soap_action:
+            headers["SOAPAction"] = f'"{TNS}{soap_action}"'
+        started = time.perf_counter()
+        self.conn.request("POST", path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        content = response.read()
+        elapsed = time.perf_counter() - started
+        assert response.status == 200, content[:500]
+        timing = response.getheader("Server-Timing") or "app;dur=0"
+        server = float(timing.split("dur=")[1]) / 1000
+        assert not response.will_close, "the server closed the keep-alive connection"
+        return content, elapsed, server
 
 
-# What the same-messages service answers sendRequestXML with: the qbXML request our endpoint
-# produced in this round trip (set by the driver before the call).
-_canned = {"request": ""}
-String = Unicode(min_occurs=0, nillable=False)
-Int = Integer32(min_occurs=1, nillable=False)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-class SameMessages(ServiceBase):
-    @rpc(String, String, String, String, Int, Int, _returns=String)
-    def sendRequestXML(  # noqa: N802, N805
-        ctx,
-        ticket,
-        strHCPResponse,  # noqa: N803
-        strCompanyFileName,  # noqa: N803
-        qbXMLCountry,  # noqa: N803
-        qbXMLMajorVers,  # noqa: N803
-        qbXMLMinorVers,  # noqa: N803
-    ):
-        return _canned["request"]
-
-    @rpc(String, String, String, String, _returns=Int)
-    def receiveResponseXML(ctx, ticket, response, hresult, message):  # noqa: N802, N805
-        return 100 if response else -1
-
-
-def _bare_view(service):
-    spyne_view = DjangoView.as_view(
-        application=Application(
-            [service], tns=TNS, in_protocol=Soap11(validator="lxml"), out_protocol=Soap11()
-        )
+def _start_server():
+    """gunicorn serving bench/qbwc_http_app.py on the test database; (process, port)."""
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        auth += ":" + quote(db["PASSWORD"])
+    host = db["HOST"] or "127.0.0.1"
+    url = f"postgres://{auth}@{host}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
+    if connection.vendor != "postgresql":
+        url = f"sqlite:///{db['NAME']}"
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--workers=1",
+            "--worker-class=gthread",
+            "--threads=1",
+            "--keep-alive=60",
+            "--no-control-socket",
+            "--log-level=warning",
+            f"--bind=127.0.0.1:{port}",
+            "bench.qbwc_http_app:application",
+        ],
+        cwd=ROOT,
+        env=env,
     )
-    limit = getattr(settings, "QBWC_MAX_BODY_BYTES", 10 * 1024 * 1024)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("gunicorn did not start") from None
+            time.sleep(0.1)
+    return process, port
 
-    def view(request):
-        # The endpoint's own checks before spyne (qbwc_soap.views.soap), so the path is the same.
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit or len(request.body) > limit:
-            raise AssertionError("too large")
-        return spyne_view(request)
 
-    return view
+def _result(content: bytes, method: str):
+    return etree.fromstring(content).find(f".//{{{TNS}}}{method}Result")
 
 
-echo_view = _bare_view(Echo)
-same_view = _bare_view(SameMessages)
+def conversation(n, post, post_echo, post_same, set_canned):
+    """One QBWC conversation; per round trip (client wall, server, echo floor, same floor)."""
+    from tests.qbwc_soap.simulator import QuickBooks
+    from tests.qbwc_soap.soap import envelope
+
+    def call(method, **params):
+        content, wall, server = post(envelope(method, **params), method)
+        return _result(content, method), wall, server
+
+    quickbooks = QuickBooks("Bench")
+    auth, _, server_total = call("authenticate", strUserName="bench", strPassword="bench-password")
+    ticket = auth[0].text
+    trips = {"rt": [], "server": [], "echo": [], "same": []}
+    hcp, sizes = quickbooks.hcp_response(), []
+    while True:
+        send = dict(
+            ticket=ticket,
+            strHCPResponse=hcp,
+            strCompanyFileName=r"C:\Bench.QBW",
+            qbXMLCountry="US",
+            qbXMLMajorVers=13,
+            qbXMLMinorVers=0,
+        )
+        result, w1, s1 = call("sendRequestXML", **send)
+        request = result.text
+        answer = quickbooks.answer(request)
+        receive = dict(ticket=ticket, response=answer, hresult="", message="")
+        result, w2, s2 = call("receiveResponseXML", **receive)
+        trips["rt"].append(w1 + w2)
+        trips["server"].append(s1 + s2)
+        server_total += s1 + s2
+        sizes.append((len(request), len(answer)))
+        # The floors, with this round trip's own payloads, on the same server.
+        e1 = post_echo(envelope("echo", text=request))
+        e2 = post_echo(envelope("echo", text=answer))
+        trips["echo"].append(e1 + e2)
+        set_canned(request)
+        content, f1 = post_same(envelope("sendRequestXML", **send), "sendRequestXML")
+        assert _result(content, "sendRequestXML").text == request
+        _, f2 = post_same(envelope("receiveResponseXML", **receive), "receiveResponseXML")
+        trips["same"].append(f1 + f2)
+        hcp = ""
+        if int(result.text) == 100:
+            break
+    summary, _, server = call("closeConnection", ticket=ticket)
+    server_total += server
+    assert len(quickbooks.customers) == n, len(quickbooks.customers)
+    trips["server_total"] = server_total
+    trips["sizes"] = sizes
+    trips["summary"] = summary.text
+    return trips
+
+
+def over_http(n, port):
+    client = Http(port)
+
+    def post(body, method):
+        return client.post("/qbwc/", body, method)
+
+    def post_echo(body):
+        return client.post("/echo/", body, "echo")[1]
+
+    def post_same(body, method):
+        content, wall, _ = client.post("/same/", body, method)
+        return content, wall
+
+    def set_canned(request):
+        client.post("/same/canned/", request.encode())
+
+    return conversation(n, post, post_echo, post_same, set_canned)
+
+
+def in_process(n):
+    from bench.qbwc_http_app import canned, echo_view, same_view
+    from qbwc_soap.views import soap
+
+    factory = RequestFactory()
+
+    def run(view, body):
+        request = factory.post("/qbwc/", data=body, content_type="text/xml; charset=utf-8")
+        started = time.perf_counter()
+        response = view(request)
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.content[:500]
+        return response.content, elapsed
+
+    def post(body, method):
+        content, elapsed = run(soap, body)
+        return content, elapsed, elapsed
+
+    def set_canned(request):
+        canned["request"] = request
+
+    return conversation(
+        n,
+        post,
+        lambda body: run(echo_view, body)[1],
+        lambda body, method: run(same_view, body),
+        set_canned,
+    )
 
 
 def main(n: int) -> None:
     from connectors.models import WebConnector
     from organizations.models import Organization
     from qbwc_soap import transfers
-    from qbwc_soap.views import soap
-    from tests.qbwc_soap.simulator import QuickBooks
-    from tests.qbwc_soap.soap import envelope
-
-    factory = RequestFactory()
-
-    def call(view, method, **params):
-        body = envelope(method, **params)
-        request = factory.post("/qbwc/", data=body, content_type="text/xml; charset=utf-8")
-        started = time.perf_counter()
-        response = view(request)
-        elapsed = time.perf_counter() - started
-        assert response.status_code == 200, response.content[:500]
-        result = etree.fromstring(response.content).find(f".//{{{TNS}}}{method}Result")
-        return result, elapsed
+    from qbwc_soap.models import CustomerTransfer, QbwcSession
 
     connector = WebConnector(name="Bench", username="bench", company_file=r"C:\Bench.QBW")
     connector.set_password("bench-password")
@@ -136,76 +250,75 @@ def main(n: int) -> None:
         for i in range(n)
     )
 
+    def analyze():
+        if connection.vendor == "postgresql":
+            # What autovacuum does shortly after a bulk load; without statistics the planner
+            # would treat the freshly loaded tables as nearly empty.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+
+    analyze()
+    process, port = _start_server()
+    try:
+        http_run = over_http(n, port)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # The same conversation again, in-process, from the same starting state.
+    CustomerTransfer.objects.all().delete()
+    QbwcSession.objects.all().delete()
     if connection.vendor == "postgresql":
-        # What autovacuum does shortly after a bulk load; without statistics the planner would
-        # treat the freshly loaded tables as nearly empty.
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")
+    local_run = in_process(n)
 
-    quickbooks = QuickBooks("Bench")
-    server = 0.0
-    auth_result, elapsed = call(
-        soap, "authenticate", strUserName="bench", strPassword="bench-password"
+    med = statistics.median
+    rows = [["", "HTTP (gunicorn)", "in-process", ""]]
+
+    def row(label, fn, note="", fmt="{:.2f} ms", scale=1000):
+        rows.append([label, *(fmt.format(fn(run) * scale) for run in (http_run, local_run)), note])
+
+    rows.append(["organizations", f"{n}", f"{n}", ""])
+    rows.append(["batch size", f"{transfers.batch_size()}", "", "default 25"])
+    row("round trips", lambda r: len(r["rt"]), fmt="{:.0f}", scale=1)
+    row(
+        "qbXML request / response",
+        lambda r: med(s[0] for s in r["sizes"]),
+        "chars, median (response: " + f"{med(s[1] for s in http_run['sizes']):.0f})",
+        fmt="{:.0f}",
+        scale=1,
     )
-    server += elapsed
-    ticket = auth_result[0].text
-    round_trips, echo_trips, same_trips, hcp = [], [], [], quickbooks.hcp_response()
-    sizes = []
-    while True:
-        send = dict(
-            ticket=ticket,
-            strHCPResponse=hcp,
-            strCompanyFileName=r"C:\Bench.QBW",
-            qbXMLCountry="US",
-            qbXMLMajorVers=13,
-            qbXMLMinorVers=0,
-        )
-        result, t_send = call(soap, "sendRequestXML", **send)
-        request = result.text
-        answer = quickbooks.answer(request)
-        receive = dict(ticket=ticket, response=answer, hresult="", message="")
-        result, t_receive = call(soap, "receiveResponseXML", **receive)
-        round_trips.append(t_send + t_receive)
-        sizes.append((len(request), len(answer)))
-        # The floors, with this round trip's own payloads.
-        _, e1 = call(echo_view, "echo", text=request)
-        _, e2 = call(echo_view, "echo", text=answer)
-        echo_trips.append(e1 + e2)
-        _canned["request"] = request
-        same_send, s1 = call(same_view, "sendRequestXML", **send)
-        _, s2 = call(same_view, "receiveResponseXML", **receive)
-        assert same_send.text == request
-        same_trips.append(s1 + s2)
-        hcp = ""
-        if int(result.text) == 100:
-            break
-    summary, elapsed = call(soap, "closeConnection", ticket=ticket)
-    server += sum(round_trips) + elapsed
-
-    rt = statistics.median(round_trips)
-    echo, same = statistics.median(echo_trips), statistics.median(same_trips)
-    request_size = statistics.median(size[0] for size in sizes)
-    answer_size = statistics.median(size[1] for size in sizes)
-    batch = transfers.batch_size()
-    rows = [
-        ["organizations", f"{n}", ""],
-        ["batch size", f"{batch}", "default 25"],
-        ["round trips", f"{len(round_trips)}", ""],
-        ["qbXML request / response", f"{request_size:.0f} / {answer_size:.0f}", "chars, median"],
-        ["server time, total", f"{server:.3f} s", "authenticate … closeConnection"],
-        ["server time per org", f"{server / n * 1000:.3f} ms", "target <= 1 ms"],
-        ["round trip, median", f"{rt * 1000:.2f} ms", "sendRequestXML + receiveResponseXML"],
-        ["round trip, p90", f"{_p90(round_trips) * 1000:.2f} ms", ""],
-        ["floor: echo, median", f"{echo * 1000:.2f} ms", "the issue's floor"],
-        ["floor: same messages, median", f"{same * 1000:.2f} ms", "stricter floor"],
-        ["round trip / echo floor", f"{rt / echo:.2f} x", "target <= 2x"],
-        ["round trip / same-messages floor", f"{rt / same:.2f} x", ""],
-    ]
-    print(f"summary: {summary.text}  ({connection.vendor})")
-    width = max(len(row[0]) for row in rows)
-    for label, value, note in rows:
-        print(f"{label:<{width}}  {value:>14}  {note}")
-    assert len(quickbooks.customers) == n
+    row(
+        "server time, total",
+        lambda r: r["server_total"],
+        "authenticate … closeConnection",
+        fmt="{:.3f} s",
+        scale=1,
+    )
+    row("server time per org", lambda r: r["server_total"] / n, "target <= 1 ms", fmt="{:.3f} ms")
+    row("server time per round trip", lambda r: med(r["server"]), "median, server-measured")
+    row("round trip, median", lambda r: med(r["rt"]), "sendRequestXML + receiveResponseXML")
+    row("round trip, p90", lambda r: _p90(r["rt"]))
+    row("floor: echo, median", lambda r: med(r["echo"]), "the issue's floor")
+    row("floor: same messages, median", lambda r: med(r["same"]), "stricter floor")
+    row(
+        "round trip / echo floor",
+        lambda r: med(r["rt"]) / med(r["echo"]),
+        "target <= 2x",
+        fmt="{:.2f} x",
+        scale=1,
+    )
+    row(
+        "round trip / same-messages floor",
+        lambda r: med(r["rt"]) / med(r["same"]),
+        "",
+        fmt="{:.2f} x",
+        scale=1,
+    )
+    print(f"summary: {http_run['summary']}  ({connection.vendor})")
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for label, a, b, note in rows:
+        print(f"{label:<{widths[0]}}  {a:>{widths[1]}}  {b:>{widths[2]}}  {note}")
 
 
 def _p90(values):

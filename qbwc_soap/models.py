@@ -50,7 +50,7 @@ class QbwcSession(models.Model):
     # Whether follow-ups (3100 → query → …) may be waiting, so a round trip without any skips
     # looking for them.
     followups_waiting = models.BooleanField(default=False)
-    # requestID → what it was for, for the request QuickBooks is working on now.
+    # Unused: each requestID now carries what it was for (transfers.build_request); always {}.
     pending = models.JSONField(default=dict, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
 

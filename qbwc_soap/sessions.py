@@ -7,6 +7,7 @@ service only translates SOAP to these calls.
 import hashlib
 import logging
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
@@ -32,6 +33,8 @@ UNKNOWN_TICKET_MESSAGE = (
 )
 
 _dummy_hash = None
+# sendRequestXML refreshes a session's last_seen_at only when it is older than this.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 def _throttle_key(username: str) -> str:
@@ -103,9 +106,22 @@ def authenticate(username: str | None, password: str | None) -> list[str]:
     return [ticket, connector.company_file or ""]
 
 
-def _session_query():
+def _session_query(asynchronous_commit=False, lock=True):
     """SELECT one session and its connector by ticket, locked (FOR UPDATE where the database has
-    it, as select_for_update() does); built once per process."""
+    it, as select_for_update() does) unless `lock` is false; built once per process.
+
+    With `asynchronous_commit` on PostgreSQL, the same statement also turns synchronous_commit off
+    for the rest of this transaction only (set_config(…, true), evaluated for the session row, so
+    no extra round trip): COMMIT then returns without waiting for the WAL flush. That is safe for
+    sendRequestXML/receiveResponseXML: a crash of PostgreSQL (not of the application: a committed
+    transaction is never rolled back, and readers see it at once) can lose only the last fraction
+    of a second of commits (wal_writer_delay), i.e. the record of the last round trip or two.
+    The database stays consistent, and the protocol recovers what it forgot: organizations whose
+    transfer state was lost are sent again (their fingerprint still differs), an add QuickBooks
+    already performed answers 3100 and is linked by its exact name (query → mod), a stale
+    EditSequence answers 3200 and is re-queried, a deleted ListID answers 3120 and is added; a
+    session whose last writes were lost just carries on or expires like one QBWC abandoned.
+    Nothing is ever marked transferred without QuickBooks' success status."""
     session_fields = QbwcSession._meta.concrete_fields
     connector_fields = WebConnector._meta.concrete_fields
     columns = ", ".join(
@@ -119,7 +135,11 @@ def _session_query():
         f"s.{sql.quote(QbwcSession._meta.get_field('connector').column)} "
         f"WHERE s.{sql.quote(QbwcSession._meta.get_field('ticket').column)} = %s"
     )
-    if connection.features.has_select_for_update:
+    if asynchronous_commit and connection.vendor == "postgresql":
+        query = query.replace(
+            "SELECT ", "SELECT set_config('synchronous_commit', 'off', true), ", 1
+        )
+    if lock and connection.features.has_select_for_update:
         query += " FOR UPDATE"
     return (
         query,
@@ -129,25 +149,47 @@ def _session_query():
     )
 
 
-def _load_session(ticket: str):
-    """The session for `ticket` with its connector, locked for this call: one query."""
-    query, session_names, connector_names, converters = sql.cached(("session",), _session_query)
-    rows = sql.fetchall(query, [ticket])
+def _load_session(ticket: str, asynchronous_commit=False, lock=True, org_ids=None):
+    """The session for `ticket` with its connector, locked for this call (unless `lock` is
+    false): one query. With `org_ids` (receiveResponseXML on PostgreSQL) the same statement also
+    reads those organizations with their transfer state for the session's connector
+    (transfers.state_query), stored as `session.answered_state`."""
+    query, session_names, connector_names, converters = sql.cached(
+        ("session", asynchronous_commit, lock), lambda: _session_query(asynchronous_commit, lock)
+    )
+    skip = 1 if asynchronous_commit and connection.vendor == "postgresql" else 0
+    state_converters = None
+    params = [ticket]
+    if org_ids:
+        # WITH … FOR UPDATE locks the session row first, then the transfer rows, as before.
+        state_sql, state_converters = transfers.state_query('s."connector_id"', len(org_ids))
+        query = (
+            f"WITH s AS ({query}) SELECT s.*, st.* FROM s "
+            f"LEFT JOIN LATERAL ({state_sql}) st ON TRUE"
+        )
+        params.extend(org_ids)
+    rows = sql.fetchall(query, params)
     if not rows:
         return None
-    values = sql.convert(rows[0], converters)
-    split = len(session_names)
-    session = QbwcSession.from_db(connection.alias, session_names, values[:split])
-    session.connector = WebConnector.from_db(connection.alias, connector_names, values[split:])
+    split = skip + len(session_names) + len(connector_names)
+    values = sql.convert(rows[0][skip:split], converters)
+    middle = len(session_names)
+    session = QbwcSession.from_db(connection.alias, session_names, values[:middle])
+    session.connector = WebConnector.from_db(connection.alias, connector_names, values[middle:])
+    if org_ids:
+        session.answered_state = transfers.state_from_rows(
+            [row[split:] for row in rows], state_converters
+        )
     return session
 
 
-def _live_session(ticket: str | None):
-    """The open session for `ticket`, locked for this call; None when unknown or expired (an
-    expired one is marked so on the way)."""
+def _live_session(ticket: str | None, asynchronous_commit=False, lock=True, org_ids=None):
+    """The open session for `ticket`, locked for this call (unless `lock` is false); None when
+    unknown or expired (an expired one is marked so on the way). `asynchronous_commit`: see
+    _session_query. `session.seen_before` keeps the last_seen_at it had."""
     if not ticket:
         return None
-    session = _load_session(ticket[:64])
+    session = _load_session(ticket[:64], asynchronous_commit, lock, org_ids)
     if session is None or session.status != QbwcSession.Status.OPEN:
         return None
     if session.is_expired:
@@ -156,17 +198,23 @@ def _live_session(ticket: str | None):
         session.last_error = "Timed out: QBWC went silent for more than 30 minutes."
         session.save(update_fields=["status", "ended_at", "last_error"])
         return None
+    session.seen_before = session.last_seen_at
     session.last_seen_at = timezone.now()
     return session
 
 
-@transaction.atomic
 def send_request(
     ticket, hcp_response, company_file, country, major: int | None, minor: int | None
 ) -> str:
     """The next qbXML message for this ticket, or "" (QBWC then asks getLastError) when the
-    ticket is unknown or expired."""
-    session = _live_session(ticket)
+    ticket is unknown or expired.
+
+    Reads only, outside any transaction (no lock, no commit to wait for): the requestIDs carry
+    what receiveResponseXML needs (transfers.build_request). It writes only what QuickBooks
+    reported on a session's first call, and last_seen_at when it is more than
+    LAST_SEEN_RESOLUTION old (receiveResponseXML refreshes it on every call anyway), so idle
+    expiry works as before."""
+    session = _live_session(ticket, lock=False)
     if session is None:
         return ""
     if not session.qbxml_version:
@@ -179,7 +227,9 @@ def send_request(
         session.qb_product = info.product
         session.qb_version = info.version
         session.qb_company_name = info.company_name
-    # build_request saves these with the rest of the session, in the same UPDATE.
+        sql.update(session, transfers.FIRST_CALL_FIELDS)
+    elif session.seen_before < session.last_seen_at - LAST_SEEN_RESOLUTION:
+        sql.update(session, ["last_seen_at"])
     return transfers.build_request(session)
 
 
@@ -195,17 +245,33 @@ def _fail(session, text: str) -> int:
 @transaction.atomic
 def receive_response(ticket, response, hresult, message) -> int:
     """Apply QuickBooks' answer; progress 0–99, 100 when done, negative on failure (QBWC then
-    asks getLastError)."""
-    session = _live_session(ticket)
+    asks getLastError).
+
+    The response is parsed first, so that on PostgreSQL the organizations it answers for are
+    read (with their transfer state, locked) by the same statement that loads the session."""
+    failed = (hresult or "").strip() or ((message or "").strip() and not (response or "").strip())
+    responses, unreadable = None, None
+    if not failed:
+        try:
+            responses = qbxml.parse_response(response or "")
+        except qbxml.QbxmlError as exc:
+            unreadable = exc
+    org_ids = None
+    if responses and connection.vendor == "postgresql":
+        org_ids = transfers.answered_org_ids(responses) or None
+    session = _live_session(ticket, asynchronous_commit=True, org_ids=org_ids)
     if session is None:
         return -1
-    if (hresult or "").strip() or ((message or "").strip() and not (response or "").strip()):
+    if failed:
         logger.warning("QuickBooks failed for %s: %s %s", session.connector.name, hresult, message)
         return _fail(
             session, f"QuickBooks could not process the request ({hresult or 'no code'}): {message}"
         )
+    if unreadable is not None:
+        return _fail(session, f"Could not read QuickBooks' response: {unreadable}")
+    state = getattr(session, "answered_state", None) if org_ids else None
     try:
-        return transfers.apply_response(session, response or "")
+        return transfers.apply_responses(session, responses, state)
     except qbxml.QbxmlError as exc:
         return _fail(session, f"Could not read QuickBooks' response: {exc}")
 

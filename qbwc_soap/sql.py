@@ -55,13 +55,45 @@ def convert(row, column_converters) -> list:
     return values
 
 
+try:
+    import psycopg
+except ImportError:  # psycopg2 or no PostgreSQL driver: Django's cursors only
+    psycopg = None
+
+
+if psycopg is not None:
+
+    class _PreparedCursor(psycopg.Cursor):
+        """Server-side binding, every statement prepared on its first use on a connection.
+
+        Django's psycopg cursors bind client-side (parameters merged into the SQL text), so
+        PostgreSQL parses and plans every statement on every call; for the hot path's few
+        statements, each run thousands of times a session, that is most of their cost. psycopg
+        keeps the prepared statements per connection (at most `prepared_max`), keyed by the SQL
+        text and parameter types."""
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _cursor():
+    """A cursor for the hot path's statements: Django's own (so it is logged and counted like
+    any other), over a prepared-statement cursor on PostgreSQL with psycopg 3."""
+    if psycopg is not None and connection.vendor == "postgresql":
+        connection.ensure_connection()
+        raw = connection.connection
+        if isinstance(raw, psycopg.Connection):
+            return connection._prepare_cursor(_PreparedCursor(raw))
+    return connection.cursor()
+
+
 def execute(sql: str, params=()):
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
 
 
 def fetchall(sql: str, params=()) -> list:
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

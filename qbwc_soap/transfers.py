@@ -2,9 +2,13 @@
 
 State lives per (organization, connector) in CustomerTransfer and per ticket in QbwcSession, never
 in process memory, so any number of QBWC clients may poll at once and each ticket only ever sees
-the organizations `organizations_for(its connector)` returns.
+the organizations `organizations_for(its connector)` returns. What a request in flight was for
+travels in its requestID (signed; see _request_ids), so sendRequestXML only reads and
+receiveResponseXML writes the outcome once QuickBooks has answered.
 """
 
+import hashlib
+import hmac
 import logging
 
 from django.conf import settings
@@ -230,18 +234,7 @@ def count_work(connector) -> tuple[int, int]:
     return followups + sum(1 for _ in _candidates(connector, 0)), followups
 
 
-def _pending_entry(org, customer, op):
-    return {
-        "org": org.pk,
-        "op": op,
-        "fp": customer.fingerprint(),
-        "name": customer.name,
-        "adj": "; ".join(customer.adjustments),
-    }
-
-
-def _add_to(builder, rid, entry, customer, transfer):
-    op = entry["op"]
+def _add_to(builder, rid, op, customer, transfer):
     if op == Next.ADD:
         builder.customer_add(rid, customer)
     elif op == Next.MOD:
@@ -252,24 +245,21 @@ def _add_to(builder, rid, entry, customer, transfer):
         builder.customer_query_by_id(rid, transfer.list_id)
 
 
-# Written by every sendRequestXML: the scan's and follow-ups' bookkeeping, and what QuickBooks
-# reported on the first call (unchanged afterwards).
-_SEND_FIELDS = [
-    "pending",
-    "cursor",
-    "scan_done",
-    "followups_waiting",
-    "errors",
-    "processed",
-    "last_seen_at",
+# sendRequestXML writes nothing (see request_id): only these, and only when they change — what
+# QuickBooks reported on the first call, and a follow-up given up (rare).
+FIRST_CALL_FIELDS = [
     "qbxml_version",
     "company_file_path",
     "qb_product",
     "qb_version",
     "qb_company_name",
+    "last_seen_at",
 ]
+_GIVE_UP_FIELDS = ["errors", "processed", "last_seen_at"]
 _RECEIVE_FIELDS = [
     "pending",
+    "cursor",
+    "scan_done",
     "progress",
     "followups_waiting",
     "errors",
@@ -280,86 +270,145 @@ _RECEIVE_FIELDS = [
     "last_seen_at",
 ]
 
+# requestID = "<organization pk>.<op><kind>.<fingerprint prefix>.<batch>.<mac>": everything
+# receiveResponseXML needs to apply QuickBooks' answer, so sendRequestXML needs no write.
+# <op>: which request; <kind>: s (the scan) or f (a follow-up); <fingerprint prefix>: of the
+# values sent; <batch>: how many requests the message holds, then d when the scan is over after
+# it and w when more follow-ups wait than it holds. <mac>: an HMAC (SECRET_KEY) over the ticket,
+# the session's scan cursor when it was sent and the rest, so QuickBooks (or anyone holding the
+# ticket) can only answer what this session asked, in this round trip. qbXML's requestID is a
+# free string that QuickBooks echoes back unchanged (PROTOCOL.md §4).
+_OP_CODES = {Next.ADD: "a", Next.MOD: "m", Next.QUERY_NAME: "n", Next.QUERY_ID: "i"}
+_CODE_OPS = {code: op for op, code in _OP_CODES.items()}
+_FP_CHARS = 12
+_MAC_CHARS = 16
 
-@transaction.atomic(savepoint=False)
+
+def _mac(ticket: str, cursor: int, body: str) -> str:
+    key = ("qbwc-request-id:" + settings.SECRET_KEY).encode()
+    message = f"{ticket}|{cursor}|{body}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:_MAC_CHARS]
+
+
+def _request_ids(session, entries, scan_done: bool, more_followups: bool) -> list[str]:
+    batch = f"{len(entries)}{'d' if scan_done else ''}{'w' if more_followups else ''}"
+    ids = []
+    for org_pk, op, kind, fingerprint in entries:
+        body = f"{org_pk}.{_OP_CODES[op]}{kind}.{fingerprint[:_FP_CHARS]}.{batch}"
+        ids.append(f"{body}.{_mac(session.ticket, session.cursor, body)}")
+    return ids
+
+
+def _noop_request_id(session, scan_done: bool, more_followups: bool) -> str:
+    body = f"{NOOP_REQUEST_ID}.0{'d' if scan_done else ''}{'w' if more_followups else ''}"
+    return f"{body}.{_mac(session.ticket, session.cursor, body)}"
+
+
+class _Sent:
+    """One request as decoded from its requestID (already checked against its MAC)."""
+
+    __slots__ = ("org", "op", "kind", "fp", "count", "scan_done", "more_followups")
+
+    def __init__(self, org, op, kind, fp, batch):
+        self.org, self.op, self.kind, self.fp = org, op, kind, fp
+        digits = batch.rstrip("dw")
+        self.count = int(digits)
+        flags = batch[len(digits) :]
+        self.scan_done, self.more_followups = "d" in flags, "w" in flags
+
+
+def _decode(session, request_id: str):
+    """The _Sent a requestID stands for, or None when this session did not send it in this round
+    trip (unknown, forged, or from an earlier round trip)."""
+    body, _, mac = (request_id or "").rpartition(".")
+    if not body or not hmac.compare_digest(mac, _mac(session.ticket, session.cursor, body)):
+        return None
+    parts = body.split(".")
+    try:
+        if parts[0] == NOOP_REQUEST_ID and len(parts) == 2:
+            return _Sent(None, None, "", "", parts[1])
+        org, code, fp, batch = parts
+        return _Sent(int(org), _CODE_OPS[code[0]], code[1], fp, batch)
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
 def build_request(session: QbwcSession) -> str:
     """The next qbXML message for `session`: follow-ups first, then the next batch of stale or
     new organizations. Never empty: when nothing is left it asks QuickBooks a harmless HostQuery,
     because an empty answer would make QBWC report an error.
 
-    Queries: the next batch of candidates with their transfer state (one query unless a run of
-    unchanged organizations has to be skipped), one upsert of the batch's transfer state, one
-    session update; and when follow-ups wait, one query for them and one upsert."""
+    Reads only: what receiveResponseXML needs travels in each requestID (see _request_ids), and
+    the session's scan position and counters move only when QuickBooks' answer arrives. So a
+    request QuickBooks never answers (a dead session) is simply sent again later.
+
+    Queries: when follow-ups wait, one query for them; the next batch of candidates with their
+    transfer state (one query unless a run of unchanged organizations has to be skipped). Only a
+    follow-up given up after MAX_FOLLOWUPS tries is written here (rare)."""
     connector = session.connector
     size = batch_size()
     version = tuple(int(p) for p in (session.qbxml_version or "13.0").split("."))
     builder = qbxml.RequestBuilder(version)
-    pending = {}
-    now = timezone.now()
+    entries = []  # (org pk, op, kind, fingerprint, customer, transfer)
+    more_followups = False
 
     if session.followups_waiting:
         waiting = list(
             _followups(connector).select_related("organization").order_by("pk")[: size + 1]
         )
-        session.followups_waiting = len(waiting) > size
-        touched = []
+        more_followups = len(waiting) > size
+        given_up = []
         for transfer in waiting[:size]:
             org = transfer.organization
             customer = qbxml.customer_from(org)
             op = transfer.next_action
-            transfer.next_action = ""
-            touched.append(transfer)
-            if op == Next.MOD and not transfer.list_id:
-                op = Next.ADD
             if transfer.followups >= MAX_FOLLOWUPS:
-                # The error QuickBooks gave on the last try stays on the transfer for the log.
+                # Only rows left by an older version get here (receiveResponseXML gives up as
+                # soon as a chain reaches the limit). The error QuickBooks gave on the last try
+                # stays on the transfer for the log.
+                transfer.next_action = ""
+                given_up.append(transfer)
                 session.errors += 1
                 session.processed += 1
                 continue
-            transfer.followups += 1
-            transfer.sent_at = now
-            rid = f"{org.pk}-{op}"
-            pending[rid] = _pending_entry(org, customer, op)
-            _add_to(builder, rid, pending[rid], customer, transfer)
-        # Written before the scan reads, so it sees these as sent (or given up) already.
-        sql.upsert(*_writes(touched, ["next_action", "followups", "sent_at"]))
+            if op == Next.MOD and not transfer.list_id:
+                op = Next.ADD
+            entries.append((org.pk, op, "f", customer.fingerprint(), customer, transfer))
+        if given_up:
+            with transaction.atomic(savepoint=False):
+                sql.update(
+                    session,
+                    _GIVE_UP_FIELDS,
+                    then_upsert=_writes(given_up, ["next_action"]),
+                )
 
-    sent = []
-    if not session.scan_done:
-        last_pk = session.cursor
-        # Most organizations usually need sending, so read little more than one batch at a time:
-        # one query, unless more than a batch of unchanged organizations has to be skipped.
+    scan_done = session.scan_done
+    if not scan_done:
         scan = _candidates(
             connector, session.cursor, chunk_size=2 * size + 1, sent_since=session.started_at
         )
         for org, customer in scan:
-            if len(builder) >= size:
+            if len(entries) >= size:
                 # One more candidate exists: the scan is not over.
                 break
-            last_pk = org.pk
             transfer = _Transfer(
                 org.pk,
                 connector.pk,
                 list_id=org.t_list_id or "",
                 edit_sequence=org.t_edit_sequence or "",
-                sent_at=now,
             )
-            sent.append(transfer)
             op = Next.MOD if transfer.list_id else Next.ADD
-            rid = f"{org.pk}-{op}"
-            pending[rid] = _pending_entry(org, customer, op)
-            _add_to(builder, rid, pending[rid], customer, transfer)
+            entries.append((org.pk, op, "s", customer.fingerprint(), customer, transfer))
         else:
-            session.scan_done = True
+            scan_done = True
         scan.close()
-        session.cursor = last_pk
 
-    if not len(builder):
-        builder.host_query(NOOP_REQUEST_ID)
-    session.pending = pending
-    # The session, and the batch's transfers (only that they were sent: the rest of a row's state
-    # changes only on QuickBooks' answer), in one statement on PostgreSQL.
-    sql.update(session, _SEND_FIELDS, then_upsert=_writes(sent, ["sent_at", "followups"]))
+    if not entries:
+        builder.host_query(_noop_request_id(session, scan_done, more_followups))
+        return builder.tostring()
+    ids = _request_ids(session, [e[:4] for e in entries], scan_done, more_followups)
+    for rid, (_, op, _, _, customer, transfer) in zip(ids, entries, strict=True):
+        _add_to(builder, rid, op, customer, transfer)
     return builder.tostring()
 
 
@@ -448,60 +497,178 @@ def apply_response(session: QbwcSession, text: str) -> int:
     """Apply QuickBooks' qbXML response to the requests `session` sent; returns progress 0–100.
     Raises qbxml.QbxmlError for a response that cannot be read (nothing is applied then)."""
     # Parsed before the transaction, so an unreadable response leaves it usable for the caller.
-    return _apply_all(session, qbxml.parse_response(text))
+    return apply_responses(session, qbxml.parse_response(text))
 
 
-def _locked_transfers(connector_id, org_ids) -> dict:
-    """The transfer state of these organizations for the connector, rows locked: one query."""
-    if not org_ids:
-        return {}
+def answered_org_ids(responses) -> list[int]:
+    """The organizations these responses' requestIDs name (not yet checked against their MAC:
+    only to read their state; _apply_all ignores any requestID this session did not send)."""
+    ids = {}
+    for rs in responses:
+        head = (rs.request_id or "").split(".", 1)[0]
+        if head.isdigit() and len(head) < 19:
+            ids[int(head)] = None
+    return list(ids)
+
+
+def state_query(connector_sql: str, count: int):
+    """(sql, converters) reading `count` organizations (`IN (%s, …)`) with their transfer state
+    for the connector `connector_sql` (an SQL expression, e.g. %s), the transfer rows locked
+    where the database can. One row per organization: _ORG_FIELDS, then _ROW_FIELDS (None when
+    it has no transfer state)."""
 
     def build():
-        meta = CustomerTransfer._meta
-        fields = [meta.get_field(name) for name in _ROW_FIELDS]
-        columns = ", ".join(sql.quote(f.column) for f in fields)
+        org_meta, t_meta = Organization._meta, CustomerTransfer._meta
+        org_fields = [
+            org_meta.pk if name == "pk" else org_meta.get_field(name) for name in _ORG_FIELDS
+        ]
+        t_fields = [t_meta.get_field(name) for name in _ROW_FIELDS]
+        o_pk = f"o.{sql.quote(org_meta.pk.column)}"
+        t_org = sql.quote(t_meta.get_field("organization").column)
+        t_connector = sql.quote(t_meta.get_field("connector").column)
         head = (
-            f"SELECT {columns} FROM {sql.quote(meta.db_table)} "
-            f"WHERE {sql.quote(meta.get_field('connector').column)} = %s "
-            f"AND {sql.quote(meta.get_field('organization').column)} IN "
+            "SELECT "
+            + ", ".join(f"o.{sql.quote(f.column)}" for f in org_fields)
+            + ", "
+            + ", ".join(f"t.{sql.quote(f.column)} AS t_{f.column}" for f in t_fields)
+            + f" FROM {sql.quote(org_meta.db_table)} o "
         )
-        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        return head, lock, sql.converters(fields)
+        if connection.features.has_select_for_update:
+            t_columns = ", ".join(sql.quote(f.column) for f in t_fields)
+            head += (
+                f"LEFT JOIN LATERAL (SELECT {t_columns} FROM {sql.quote(t_meta.db_table)} "
+                f"WHERE {t_org} = {o_pk} AND {t_connector} = {connector_sql} FOR UPDATE) t "
+                "ON TRUE "
+            )
+        else:
+            head += (
+                f"LEFT JOIN {sql.quote(t_meta.db_table)} t "
+                f"ON t.{t_org} = {o_pk} AND t.{t_connector} = {connector_sql} "
+            )
+        head += f"WHERE {o_pk} IN "
+        converters = [([], None)] * len(_ORG_FIELDS) + sql.converters(t_fields)
+        return head, converters
 
-    head, lock, converters = sql.cached(("locked_transfers",), build)
-    query = head + "(" + ", ".join(["%s"] * len(org_ids)) + ")" + lock
+    head, converters = sql.cached(("answered_state", connector_sql), build)
+    return head + "(" + ", ".join(["%s"] * count) + ")", converters
+
+
+STATE_COLUMNS = len(_ORG_FIELDS) + len(_ROW_FIELDS)
+
+
+def state_from_rows(rows, converters) -> dict:
+    """{organization pk: (org, _Transfer or None)} from state_query's rows."""
     found = {}
-    for row in sql.fetchall(query, [connector_id, *org_ids]):
+    split = len(_ORG_FIELDS)
+    for row in rows:
+        if row[0] is None:
+            continue
         values = sql.convert(row, converters)
-        state = dict(zip(_STATE_FIELDS, values[2:], strict=True))
-        found[values[0]] = _Transfer(values[0], values[1], **state)
+        org = _Org(values[:split] + [None] * len(_T_FIELDS))
+        transfer = None
+        if values[split] is not None:
+            state = dict(zip(_STATE_FIELDS, values[split + 2 :], strict=True))
+            transfer = _Transfer(values[split], values[split + 1], **state)
+        found[org.pk] = (org, transfer)
     return found
 
 
+def _answered_state(connector_id, org_ids) -> dict:
+    """These organizations (what is sent for them) with their transfer state for the connector,
+    transfer rows locked: one query. {pk: (org, _Transfer or None)}."""
+    if not org_ids:
+        return {}
+    query, converters = state_query("%s", len(org_ids))
+    return state_from_rows(sql.fetchall(query, [connector_id, *org_ids]), converters)
+
+
+def apply_responses(session: QbwcSession, responses: list, state=None) -> int:
+    """apply_response for parsed responses; `state`: what _answered_state returns for
+    answered_org_ids(responses), when the caller read it already. Raises qbxml.QbxmlError, with
+    nothing applied, when the response answers none of the requests this session sent in this
+    round trip (so a batch is never sent over and over to a QuickBooks that answers nothing)."""
+    answered = []  # (_Sent, Response), each request once
+    seen = set()
+    for rs in responses:
+        sent = _decode(session, rs.request_id)
+        if sent is not None and rs.request_id not in seen:
+            seen.add(rs.request_id)
+            answered.append((sent, rs))
+    if not answered:
+        raise qbxml.QbxmlError("it answers none of the requests sent")
+    return _apply_all(session, answered, state)
+
+
 @transaction.atomic(savepoint=False)
-def _apply_all(session: QbwcSession, responses: list) -> int:
-    """Queries: the batch's transfer state (locked), one upsert of it, one session update."""
-    pending = session.pending or {}
+def _apply_all(session: QbwcSession, answered: list, state=None) -> int:
+    """Queries: the answered organizations with their transfer state (locked) unless the caller
+    read them, one upsert of it, one session update (one statement on PostgreSQL)."""
     now = timezone.now()
-    answered = {rs.request_id: rs for rs in responses if rs.request_id in pending}
-    org_ids = list(dict.fromkeys(entry["org"] for entry in pending.values()))
-    transfers = _locked_transfers(session.connector_id, org_ids)
-    changed = []
-    for rid, entry in pending.items():
-        transfer = transfers.get(entry["org"])
+    if state is None:
+        state = _answered_state(
+            session.connector_id, list(dict.fromkeys(s.org for s, _ in answered if s.org))
+        )
+    batch = None
+    changed = {}
+    scan_last = session.cursor
+    for sent, rs in answered:
+        batch = sent
+        if sent.org is None:
+            continue
+        if sent.org not in state:
+            continue  # the organization was deleted meanwhile
+        org, transfer = state[sent.org]
         if transfer is None:
-            transfer = transfers[entry["org"]] = _Transfer(entry["org"], session.connector_id)
-        rs = answered.get(rid)
-        if rs is None:
-            # With continueOnError QuickBooks answers every request; a missing answer means the
-            # request was not processed, so it is an error for this run and retried next time.
-            rs = qbxml.Response(entry["op"], rid, -1, "Error", "QuickBooks returned no answer")
+            transfer = _Transfer(sent.org, session.connector_id)
+            state[sent.org] = (org, transfer)
+        if sent.kind == "s":
+            if sent.org <= session.cursor or transfer.next_action:
+                continue  # answered already (a replayed response)
+            scan_last = max(scan_last, sent.org)
+            transfer.followups = 0
+        else:
+            expected = transfer.next_action
+            if not expected or not (
+                expected == sent.op or (expected == Next.MOD and sent.op == Next.ADD)
+            ):
+                continue  # answered already (a replayed response)
+            transfer.next_action = ""
+            transfer.followups += 1
+        transfer.sent_at = now
+        customer = qbxml.customer_from(org)
+        fingerprint = customer.fingerprint()
+        entry = {
+            "org": sent.org,
+            "op": sent.op,
+            # Changed since it was sent: not what QuickBooks confirmed, so sent again later.
+            "fp": fingerprint if fingerprint.startswith(sent.fp) else "",
+            "name": customer.name,
+            "adj": "; ".join(customer.adjustments),
+        }
         _apply(session, transfer, entry, rs, now)
-        changed.append(transfer)
+        if transfer.next_action and transfer.followups >= MAX_FOLLOWUPS:
+            # The chain gives up; the error QuickBooks gave on this last try stays for the log.
+            transfer.next_action = ""
+            session.errors += 1
+            session.processed += 1
+        changed[sent.org] = transfer
+    if batch is not None:
+        missing = batch.count - len(answered)
+        if missing > 0:
+            # With continueOnError QuickBooks answers every request; a missing answer means the
+            # request was not processed: an error for this run, retried next time.
+            session.errors += missing
+            session.processed += missing
+        session.cursor = scan_last
+        session.scan_done = session.scan_done or batch.scan_done
+        if batch.more_followups:
+            session.followups_waiting = True
+        elif not any(t.next_action for t in changed.values()):
+            session.followups_waiting = False
     session.pending = {}
     session.progress = progress(session)
     # One INSERT … ON CONFLICT for the whole batch, with the session update on PostgreSQL.
-    written = _writes(list({id(t): t for t in changed}.values()), _STATE_FIELDS)
+    written = _writes(list(changed.values()), _STATE_FIELDS)
     sql.update(session, _RECEIVE_FIELDS, then_upsert=written)
     return session.progress
 

@@ -294,7 +294,9 @@ def test_hresult_failure_returns_negative_and_marks_nothing_transferred(
     assert qbwc.receiveResponseXML(conversation.ticket, "", "0x80040400", message) < 0
     assert message in qbwc.getLastError(conversation.ticket)
     assert "0x80040400" in qbwc.getLastError(conversation.ticket)
-    assert CustomerTransfer.objects.get(organization=organization).fingerprint == ""
+    # nothing confirmed: sendRequestXML writes no transfer state, so there is none, or none
+    # with a fingerprint (QuickBooks never confirmed anything)
+    assert not CustomerTransfer.objects.filter(organization=organization).exclude(fingerprint="")
     session = QbwcSession.objects.get(ticket=conversation.ticket)
     assert session.status == QbwcSession.Status.ERROR
     # the next session sends it again
@@ -357,7 +359,7 @@ def test_a_ticket_cannot_apply_another_connectors_answers(
     qbwc.sendRequestXML(b.ticket, "", "", "US", 13, 0)
     # B's ticket presents A's answer: nothing of A's is applied
     qbwc.receiveResponseXML(b.ticket, main_file.answer(request_a), "", "")
-    assert CustomerTransfer.objects.get(organization=main_org).list_id == ""
+    assert not CustomerTransfer.objects.filter(organization=main_org).exclude(list_id="")
 
 
 @pytest.mark.parametrize("status", [500, 3120])
@@ -410,3 +412,56 @@ def test_customer_differing_only_in_case_is_not_linked(
     assert transfer.list_id == ""
     assert transfer.last_error_code == 3100
     assert "only in case" in transfer.last_error
+
+
+def test_send_request_writes_nothing_and_asks_the_same_again(
+    default_connector, converse, quickbooks, qbwc, organization
+):
+    # given a session whose first request was never answered (QBWC asked twice)
+    conversation = converse(default_connector, quickbooks)
+    conversation.start()
+    first = qbwc.sendRequestXML(conversation.ticket, quickbooks.hcp_response(), "", "US", 13, 0)
+    second = qbwc.sendRequestXML(conversation.ticket, "", "", "US", 13, 0)
+    # then nothing was recorded as sent, and the same batch is asked again
+    assert first == second
+    assert not CustomerTransfer.objects.exists()
+    assert QbwcSession.objects.get(ticket=conversation.ticket).cursor == 0
+    # and the answer to it is applied once
+    assert qbwc.receiveResponseXML(conversation.ticket, quickbooks.answer(second), "", "") == 100
+    assert CustomerTransfer.objects.get(organization=organization).list_id
+
+
+def test_a_replayed_answer_is_not_applied_twice(default_connector, converse, quickbooks, qbwc):
+    # given two batches, the first answered
+    OrganizationFactory.create_batch(30)
+    conversation = converse(default_connector, quickbooks)
+    conversation.start()
+    request = qbwc.sendRequestXML(conversation.ticket, quickbooks.hcp_response(), "", "US", 13, 0)
+    answer = quickbooks.answer(request)
+    assert 0 <= qbwc.receiveResponseXML(conversation.ticket, answer, "", "") < 100
+    session = QbwcSession.objects.get(ticket=conversation.ticket)
+    # when the same answer is presented again
+    assert qbwc.receiveResponseXML(conversation.ticket, answer, "", "") < 0
+    # then nothing was counted twice
+    replayed = QbwcSession.objects.get(ticket=conversation.ticket)
+    assert (replayed.added, replayed.processed) == (session.added, session.processed) == (25, 25)
+    assert "none of the requests" in qbwc.getLastError(conversation.ticket)
+
+
+def test_a_forged_request_id_is_not_applied(
+    default_connector, other_connector, converse, quickbooks, qbwc, organization
+):
+    # given QuickBooks' answer with a requestID naming another connector's organization
+    other = MappingFactory(connector=other_connector).organization
+    conversation = converse(default_connector, quickbooks)
+    conversation.start()
+    request = qbwc.sendRequestXML(conversation.ticket, quickbooks.hcp_response(), "", "US", 13, 0)
+    answer = quickbooks.answer(request)
+    first_id = answer.split('requestID="', 1)[1].split('"', 1)[0]
+    forged = answer.replace(first_id, f"{other.pk}{first_id[first_id.index('.') :]}", 1)
+    assert forged != answer
+    # when it is presented
+    qbwc.receiveResponseXML(conversation.ticket, forged, "", "")
+    # then the forged answer marks nothing transferred
+    assert not CustomerTransfer.objects.filter(organization=other).exclude(fingerprint="")
+    assert not CustomerTransfer.objects.filter(connector=default_connector, organization=other)
