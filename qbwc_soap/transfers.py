@@ -17,7 +17,7 @@ from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from connectors.services import organizations_for
-from organizations.models import Organization
+from organizations.models import BILLING_FIELDS, Organization
 
 from . import qbxml, sql
 from .models import CustomerTransfer, QbwcSession
@@ -29,19 +29,7 @@ DEFAULT_BATCH_SIZE = 25
 # name QuickBooks keeps refusing cannot loop a session forever.
 MAX_FOLLOWUPS = 3
 _SCAN_CHUNK = 500
-_ORG_FIELDS = (
-    "pk",
-    "autotask_id",
-    "name",
-    "address1",
-    "address2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-    "phone",
-    "email",
-)
+_ORG_FIELDS = ("pk", "autotask_id", "name", *BILLING_FIELDS)
 _T_COLUMNS = ("list_id", "edit_sequence", "fingerprint", "next_action", "sent_at")
 _T_FIELDS = tuple(f"t_{name}" for name in _T_COLUMNS)
 # Stand-in compiled into the cached candidate query, replaced by the real bound on each call.
