@@ -322,7 +322,7 @@ def main():
         print(f"{label:<44}{median[step]:>9.2f}")
     print(
         f"first sync / COPY = {median['first'] / median['copy']:.1f}x (target <= 4x); "
-        f"unchanged re-sync / fetch = {median['second'] / median['fetch']:.1f}x (target <= 2x; "
+        f"unchanged re-sync / fetch = {median['second'] / median['fetch']:.2f}x (target <= 2x; "
         f"{median['second'] / median['raw']:.1f}x of GET + JSON decode alone)"
     )
     for page_size, (rows_held, first_peak, second_peak) in memory.items():
