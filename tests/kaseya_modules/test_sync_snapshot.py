@@ -4,6 +4,7 @@ compared whole with the fetch; any difference goes to the row-by-row comparison 
 transaction. SQLite (and any sync inside a transaction) reads sequentially; those tests run
 everywhere."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -110,8 +111,18 @@ def test_snapshot_matches_exactly_the_stored_active_rows(feed_module, httpserver
 @needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_the_snapshot_is_read_during_the_fetch(
-    feed_module, httpserver, readers
+    feed_module, httpserver, readers, monkeypatch
 ):
+    reader_pids = []
+    original_read = sync_module.read_snapshot
+
+    def read_and_record_pid(*args, **kwargs):
+        try:
+            return original_read(*args, **kwargs)
+        finally:  # runs in the reader thread, on its own connection
+            reader_pids.append(connection.connection.info.backend_pid)
+
+    monkeypatch.setattr(sync_module, "read_snapshot", read_and_record_pid)
     serve_feed(httpserver, PAGES)
     first = sync(feed_module)
     assert first.new_count == 5
@@ -125,13 +136,20 @@ def test_outside_a_transaction_the_snapshot_is_read_during_the_fetch(
     reader = readers[1]
     assert not reader.thread.is_alive()
     assert len(reader.result().rows) == 5
-    # The reader's own connection was closed when it finished.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
-        )
-        assert cursor.fetchone()[0] == 0
+    # The readers' own connections were closed when they finished. PostgreSQL drops a closed
+    # backend from pg_stat_activity asynchronously, so allow it a moment to go.
+    assert len(reader_pids) == 2 and connection.connection.info.backend_pid not in reader_pids
+    deadline = time.monotonic() + 10
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [reader_pids]
+            )
+            still_open = cursor.fetchone()[0]
+        if still_open == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert still_open == 0
 
 
 @needs_postgres
