@@ -127,14 +127,19 @@ def _by_organization_context(request):
     }
 
 
-@permission_required(PERMISSION)
-@require_GET
-def map_by_organization(request):
-    context = _by_organization_context(request)
-    template = "kaseya_modules/mapping/by_organization.html"
+def _render_tab(request, template, context):
+    """A tab page; for htmx, only its results (search, paging) or the whole tab (tab switch)."""
     if request.htmx and not request.htmx.boosted:
         template += "#results" if request.htmx.target == "results" else "#tab"
     return render(request, template, context)
+
+
+@permission_required(PERMISSION)
+@require_GET
+def map_by_organization(request):
+    return _render_tab(
+        request, "kaseya_modules/mapping/by_organization.html", _by_organization_context(request)
+    )
 
 
 @permission_required(PERMISSION)
@@ -304,11 +309,11 @@ def _by_module_org_context(request):
 @permission_required(PERMISSION)
 @require_GET
 def map_by_module_organization(request):
-    context = _by_module_org_context(request)
-    template = "kaseya_modules/mapping/by_module_organization.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results" if request.htmx.target == "results" else "#tab"
-    return render(request, template, context)
+    return _render_tab(
+        request,
+        "kaseya_modules/mapping/by_module_organization.html",
+        _by_module_org_context(request),
+    )
 
 
 @permission_required(PERMISSION)

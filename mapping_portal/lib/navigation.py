@@ -61,9 +61,9 @@ def add_organization_panel(panel: Panel) -> None:
         organization_panels.sort(key=lambda item: item.order)
 
 
-def navigation_context(request) -> dict:
-    """Left navigation as a tree of sections (Admin › Admin Categories › …) for base.html,
-    holding only the links the user may open; sections without such links are left out."""
+def navigation(request) -> dict:
+    """Context processor: the left navigation as a tree of sections (Admin › Admin Categories ›
+    …) for base.html, holding only the links the user may open; empty sections are left out."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_tree": {"links": [], "children": []}}
@@ -88,8 +88,3 @@ def navigation_context(request) -> dict:
             {"label": link.label.format(term=term), "url": url, "active": current.startswith(url)}
         )
     return {"nav_tree": root}
-
-
-def navigation(request) -> dict:
-    """Context processor."""
-    return navigation_context(request)
