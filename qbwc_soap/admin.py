@@ -9,10 +9,8 @@ class QbwcSessionAdmin(admin.ModelAdmin):
     list_filter = ("status", "connector")
     list_select_related = ("connector",)
     # Tickets are credentials while a session is live; never shown or edited here.
-    exclude = ("ticket", "pending")
-    readonly_fields = [
-        f.name for f in QbwcSession._meta.fields if f.name not in ("ticket", "pending", "id")
-    ]
+    exclude = ("ticket",)
+    readonly_fields = [f.name for f in QbwcSession._meta.fields if f.name not in ("ticket", "id")]
 
     def has_add_permission(self, request):
         return False

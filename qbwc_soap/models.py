@@ -50,8 +50,6 @@ class QbwcSession(models.Model):
     # Whether follow-ups (3100 → query → …) may be waiting, so a round trip without any skips
     # looking for them.
     followups_waiting = models.BooleanField(default=False)
-    # Unused: each requestID now carries what it was for (transfers.build_request); always {}.
-    pending = models.JSONField(default=dict, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
 
     added = models.PositiveIntegerField(default=0)

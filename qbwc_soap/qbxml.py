@@ -38,7 +38,11 @@ _NAME_FORBIDDEN = re.compile("[:\t\r\n]")
 
 def clean(value) -> str:
     """Text safe to put in qbXML: no XML-invalid characters, surrounding spaces removed."""
-    return _INVALID_XML_CHARS.sub("", str(value or "")).strip()
+    if value.__class__ is not str:
+        value = str(value or "")
+    if value.isprintable():  # no control characters at all: the common case, checked in C
+        return value.strip()
+    return _INVALID_XML_CHARS.sub("", value).strip()
 
 
 def fit(value: str, limit: int) -> str:
@@ -110,8 +114,27 @@ _ORG_FIELDS = (
 )
 
 
+# customer_from's results by the values they depend on: sendRequestXML and receiveResponseXML
+# both need an organization's Customer within one round trip. Customer is immutable.
+_customers: dict = {}
+_CUSTOMERS_LIMIT = 4096
+
+
 def customer_from(org) -> Customer:
     """Fit an organization (anything with Organization's attributes) into QuickBooks' limits."""
+    key = (org.name, org.autotask_id, *[getattr(org, source, "") for _, source, _ in _ORG_FIELDS])
+    try:
+        return _customers[key]
+    except KeyError:
+        pass
+    customer = _build_customer(org)
+    if len(_customers) >= _CUSTOMERS_LIMIT:
+        _customers.clear()
+    _customers[key] = customer
+    return customer
+
+
+def _build_customer(org) -> Customer:
     full_name = clean(org.name)
     name = customer_name(org.name, org.autotask_id)
     adjustments = []

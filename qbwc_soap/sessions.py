@@ -168,7 +168,8 @@ def _load_session(ticket: str, asynchronous_commit=False, lock=True, org_ids=Non
             f"LEFT JOIN LATERAL ({state_sql}) st ON TRUE"
         )
         params.extend(org_ids)
-    rows = sql.fetchall(query, params)
+    # With the organizations' state the best plan depends on them (see sql.fetchall).
+    rows = sql.fetchall(query, params, prepare=not org_ids)
     if not rows:
         return None
     split = skip + len(session_names) + len(connector_names)
@@ -237,7 +238,6 @@ def _fail(session, text: str) -> int:
     session.status = QbwcSession.Status.ERROR
     session.last_error = text
     session.ended_at = timezone.now()
-    session.pending = {}
     session.save()
     return -1
 

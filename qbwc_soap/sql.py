@@ -60,20 +60,41 @@ try:
 except ImportError:  # psycopg2 or no PostgreSQL driver: Django's cursors only
     psycopg = None
 
+_PreparedCursor = type(None)  # replaced below when psycopg 3 is there
+
 
 if psycopg is not None:
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
+
+    class _JsonbText(Loader):
+        """jsonb in binary results as the text Django's JSONField expects (as Django's own text
+        loader gives it), not parsed."""
+
+        format = Format.BINARY
+
+        def load(self, data):
+            return bytes(data[1:]).decode()  # a version byte, then the JSON text
 
     class _PreparedCursor(psycopg.Cursor):
-        """Server-side binding, every statement prepared on its first use on a connection.
+        """Server-side binding, every statement prepared on its first use on a connection, and
+        results in binary.
 
         Django's psycopg cursors bind client-side (parameters merged into the SQL text), so
         PostgreSQL parses and plans every statement on every call; for the hot path's few
         statements, each run thousands of times a session, that is most of their cost. psycopg
         keeps the prepared statements per connection (at most `prepared_max`), keyed by the SQL
-        text and parameter types."""
+        text and parameter types. Binary results are read several times faster than text (no
+        parsing of timestamps and numbers); Django itself only ever reads text results, so the
+        binary loaders registered here change nothing for it."""
+
+        prepare = True  # per statement, see fetchall()
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+            return super().execute(query, params, prepare=self.prepare, binary=True)
+
+
+_NEVER = 2**31 - 1
 
 
 def _cursor():
@@ -83,19 +104,38 @@ def _cursor():
         connection.ensure_connection()
         raw = connection.connection
         if isinstance(raw, psycopg.Connection):
+            if not getattr(raw, "_qbwc_loaders", False):
+                raw.adapters.register_loader("jsonb", _JsonbText)
+                raw._qbwc_loaders = True
+            if raw.prepare_threshold is None:
+                # Django turns psycopg's automatic preparing off (None), which also refuses
+                # prepare=True; a threshold no statement reaches keeps automatic preparing off
+                # (Django's own cursors bind client-side and never prepare anyway) and lets the
+                # hot path prepare its statements.
+                raw.prepare_threshold = _NEVER
             return connection._prepare_cursor(_PreparedCursor(raw))
     return connection.cursor()
 
 
-def execute(sql: str, params=()):
+def execute(sql: str, params=(), prepare=True):
     with _cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params, prepare)
 
 
-def fetchall(sql: str, params=()) -> list:
+def fetchall(sql: str, params=(), prepare=True) -> list:
+    """The rows of `sql`. `prepare=False` for a statement whose best plan depends on its
+    parameters and on table sizes that keep changing (PostgreSQL would otherwise settle on one
+    generic plan for a prepared statement, made when the table was small)."""
     with _cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params, prepare)
         return cursor.fetchall()
+
+
+def _execute(cursor, sql, params, prepare):
+    # Django's cursor wrapper passes no keyword arguments on; the flag rides on the cursor.
+    if isinstance(getattr(cursor, "cursor", None), _PreparedCursor):
+        cursor.cursor.prepare = prepare
+    cursor.execute(sql, params)
 
 
 def prep(field, value):

@@ -192,7 +192,7 @@ def _candidates(connector, after_pk: int, chunk_size: int = _SCAN_CHUNK, sent_si
         query, params, pk_at, converters = _candidate_query(connector, chunk_size)
         params = list(params)
         params[pk_at] = after_pk
-        rows = sql.fetchall(query, params)
+        rows = sql.fetchall(query, params, prepare=False)
         for row in rows:
             org = _Org(sql.convert(row, converters))
             if org.t_next_action or (sent_since and org.t_sent_at and org.t_sent_at >= sent_since):
@@ -245,7 +245,6 @@ FIRST_CALL_FIELDS = [
 ]
 _GIVE_UP_FIELDS = ["errors", "processed", "last_seen_at"]
 _RECEIVE_FIELDS = [
-    "pending",
     "cursor",
     "scan_done",
     "progress",
@@ -272,10 +271,19 @@ _FP_CHARS = 12
 _MAC_CHARS = 16
 
 
+_mac_keys: dict = {}
+
+
 def _mac(ticket: str, cursor: int, body: str) -> str:
-    key = ("qbwc-request-id:" + settings.SECRET_KEY).encode()
+    """Keyed BLAKE2b (a MAC by construction) under a key derived from SECRET_KEY."""
+    secret = settings.SECRET_KEY
+    key = _mac_keys.get(secret)
+    if key is None:
+        key = hashlib.sha256(("qbwc-request-id:" + secret).encode()).digest()
+        _mac_keys.clear()
+        _mac_keys[secret] = key
     message = f"{ticket}|{cursor}|{body}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:_MAC_CHARS]
+    return hashlib.blake2b(message, key=key, digest_size=_MAC_CHARS // 2).hexdigest()
 
 
 def _request_ids(session, entries, scan_done: bool, more_followups: bool) -> list[str]:
@@ -567,7 +575,8 @@ def _answered_state(connector_id, org_ids) -> dict:
     if not org_ids:
         return {}
     query, converters = state_query("%s", len(org_ids))
-    return state_from_rows(sql.fetchall(query, [connector_id, *org_ids]), converters)
+    rows = sql.fetchall(query, [connector_id, *org_ids], prepare=False)
+    return state_from_rows(rows, converters)
 
 
 def apply_responses(session: QbwcSession, responses: list, state=None) -> int:
@@ -653,7 +662,6 @@ def _apply_all(session: QbwcSession, answered: list, state=None) -> int:
             session.followups_waiting = True
         elif not any(t.next_action for t in changed.values()):
             session.followups_waiting = False
-    session.pending = {}
     session.progress = progress(session)
     # One INSERT … ON CONFLICT for the whole batch, with the session update on PostgreSQL.
     written = _writes(list(changed.values()), _STATE_FIELDS)
