@@ -283,30 +283,55 @@ def _parse(text: str):
         raise QbxmlError(f"unreadable qbXML response: {exc}") from None
 
 
-@dataclass
 class Ret:
     """A CustomerRet's identity."""
 
-    list_id: str
-    edit_sequence: str
-    name: str = ""
+    __slots__ = ("list_id", "edit_sequence", "name")
+
+    def __init__(self, list_id: str, edit_sequence: str, name: str = ""):
+        self.list_id, self.edit_sequence, self.name = list_id, edit_sequence, name
+
+    def __repr__(self):
+        return f"Ret({self.list_id!r}, {self.edit_sequence!r}, {self.name!r})"
 
 
-@dataclass
 class Response:
     """One …Rs element of a qbXML response."""
 
-    kind: str  # e.g. "CustomerAddRs"
-    request_id: str
-    status_code: int
-    severity: str
-    message: str
-    rets: list[Ret] = field(default_factory=list)
+    __slots__ = ("kind", "request_id", "status_code", "severity", "message", "rets")
+
+    def __init__(self, kind, request_id, status_code, severity, message, rets=None):
+        self.kind = kind  # e.g. "CustomerAddRs"
+        self.request_id = request_id
+        self.status_code = status_code
+        self.severity = severity
+        self.message = message
+        self.rets = rets if rets is not None else []
+
+    def __repr__(self):
+        return f"Response({self.kind!r}, {self.request_id!r}, {self.status_code})"
 
 
 def _text(element, tag) -> str:
-    child = element.find(tag)
-    return (child.text or "").strip() if child is not None else ""
+    return (element.findtext(tag) or "").strip()
+
+
+_RET_FIELDS = {"ListID": 0, "EditSequence": 1, "Name": 2}
+
+
+def _ret(element) -> Ret:
+    # One pass over the children, stopping once the three are found (they come first in a
+    # CustomerRet; findtext would scan the whole element for each).
+    values = ["", "", ""]
+    found = 0
+    for child in element.iterchildren(tag=etree.Element):
+        index = _RET_FIELDS.get(child.tag)
+        if index is not None:
+            values[index] = (child.text or "").strip()
+            found += 1
+            if found == 3:
+                break
+    return Ret(*values)
 
 
 def parse_response(text: str) -> list[Response]:
@@ -316,26 +341,21 @@ def parse_response(text: str) -> list[Response]:
     if root.tag != "QBXML" or msgs is None:
         raise QbxmlError("not a qbXML response (no QBXML/QBXMLMsgsRs)")
     responses = []
-    for rs in msgs:
-        if not isinstance(rs.tag, str):
-            continue
+    for rs in msgs.iterchildren(tag=etree.Element):
+        attrib = rs.attrib
         try:
-            code = int(rs.get("statusCode", ""))
+            code = int(attrib.get("statusCode", ""))
         except ValueError:
             code = -1
-        rets = [
-            Ret(_text(ret, "ListID"), _text(ret, "EditSequence"), _text(ret, "Name"))
-            for ret in rs
-            if isinstance(ret.tag, str) and ret.tag.endswith("Ret")
-        ]
+        rets = [_ret(ret) for ret in rs.iterchildren(tag=etree.Element) if ret.tag.endswith("Ret")]
         responses.append(
             Response(
-                kind=rs.tag,
-                request_id=rs.get("requestID", ""),
-                status_code=code,
-                severity=rs.get("statusSeverity", ""),
-                message=rs.get("statusMessage", ""),
-                rets=rets,
+                rs.tag,
+                attrib.get("requestID", ""),
+                code,
+                attrib.get("statusSeverity", ""),
+                attrib.get("statusMessage", ""),
+                rets,
             )
         )
     return responses

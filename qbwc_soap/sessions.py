@@ -149,27 +149,14 @@ def _session_query(asynchronous_commit=False, lock=True):
     )
 
 
-def _load_session(ticket: str, asynchronous_commit=False, lock=True, org_ids=None):
+def _load_session(ticket: str, asynchronous_commit=False, lock=True):
     """The session for `ticket` with its connector, locked for this call (unless `lock` is
-    false): one query. With `org_ids` (receiveResponseXML on PostgreSQL) the same statement also
-    reads those organizations with their transfer state for the session's connector
-    (transfers.state_query), stored as `session.answered_state`."""
+    false): one query, prepared once per connection."""
     query, session_names, connector_names, converters = sql.cached(
         ("session", asynchronous_commit, lock), lambda: _session_query(asynchronous_commit, lock)
     )
-    skip = 1 if asynchronous_commit and connection.vendor == "postgresql" else 0
-    state_converters = None
-    params = [ticket]
-    if org_ids:
-        # WITH … FOR UPDATE locks the session row first, then the transfer rows, as before.
-        state_sql, state_converters = transfers.state_query('s."connector_id"', len(org_ids))
-        query = (
-            f"WITH s AS ({query}) SELECT s.*, st.* FROM s "
-            f"LEFT JOIN LATERAL ({state_sql}) st ON TRUE"
-        )
-        params.extend(org_ids)
-    # With the organizations' state the best plan depends on them (see sql.fetchall).
-    rows = sql.fetchall(query, params, prepare=not org_ids)
+    skip = 1 if asynchronous_commit and sql.vendor() == "postgresql" else 0
+    rows = sql.fetchall(query, [ticket])
     if not rows:
         return None
     split = skip + len(session_names) + len(connector_names)
@@ -177,20 +164,16 @@ def _load_session(ticket: str, asynchronous_commit=False, lock=True, org_ids=Non
     middle = len(session_names)
     session = QbwcSession.from_db(connection.alias, session_names, values[:middle])
     session.connector = WebConnector.from_db(connection.alias, connector_names, values[middle:])
-    if org_ids:
-        session.answered_state = transfers.state_from_rows(
-            [row[split:] for row in rows], state_converters
-        )
     return session
 
 
-def _live_session(ticket: str | None, asynchronous_commit=False, lock=True, org_ids=None):
+def _live_session(ticket: str | None, asynchronous_commit=False, lock=True):
     """The open session for `ticket`, locked for this call (unless `lock` is false); None when
     unknown or expired (an expired one is marked so on the way). `asynchronous_commit`: see
     _session_query. `session.seen_before` keeps the last_seen_at it had."""
     if not ticket:
         return None
-    session = _load_session(ticket[:64], asynchronous_commit, lock, org_ids)
+    session = _load_session(ticket[:64], asynchronous_commit, lock)
     if session is None or session.status != QbwcSession.Status.OPEN:
         return None
     if session.is_expired:
@@ -247,8 +230,8 @@ def receive_response(ticket, response, hresult, message) -> int:
     """Apply QuickBooks' answer; progress 0–99, 100 when done, negative on failure (QBWC then
     asks getLastError).
 
-    The response is parsed first, so that on PostgreSQL the organizations it answers for are
-    read (with their transfer state, locked) by the same statement that loads the session."""
+    The response is parsed before the session is locked, so the lock is held only for the
+    database work."""
     failed = (hresult or "").strip() or ((message or "").strip() and not (response or "").strip())
     responses, unreadable = None, None
     if not failed:
@@ -256,10 +239,7 @@ def receive_response(ticket, response, hresult, message) -> int:
             responses = qbxml.parse_response(response or "")
         except qbxml.QbxmlError as exc:
             unreadable = exc
-    org_ids = None
-    if responses and connection.vendor == "postgresql":
-        org_ids = transfers.answered_org_ids(responses) or None
-    session = _live_session(ticket, asynchronous_commit=True, org_ids=org_ids)
+    session = _live_session(ticket, asynchronous_commit=True)
     if session is None:
         return -1
     if failed:
@@ -269,9 +249,8 @@ def receive_response(ticket, response, hresult, message) -> int:
         )
     if unreadable is not None:
         return _fail(session, f"Could not read QuickBooks' response: {unreadable}")
-    state = getattr(session, "answered_state", None) if org_ids else None
     try:
-        return transfers.apply_responses(session, responses, state)
+        return transfers.apply_responses(session, responses)
     except qbxml.QbxmlError as exc:
         return _fail(session, f"Could not read QuickBooks' response: {exc}")
 

@@ -11,15 +11,25 @@ Everything here runs on PostgreSQL and SQLite (both have INSERT … ON CONFLICT 
 
 import json
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 _cache: dict = {}
 _CACHE_LIMIT = 512
+_vendor = None
+
+
+def vendor() -> str:
+    """The database's vendor ("postgresql", "sqlite"), fixed for the life of the process; read
+    once, since every `connection.…` goes through a thread-local lookup."""
+    global _vendor
+    if _vendor is None:
+        _vendor = connection.vendor
+    return _vendor
 
 
 def cached(key, build):
     """The value cached for `key` in this process, built by `build()` on first use."""
-    key = (connection.vendor, *key)
+    key = (vendor(), *key)
     try:
         return _cache[key]
     except KeyError:
@@ -100,9 +110,10 @@ _NEVER = 2**31 - 1
 def _cursor():
     """A cursor for the hot path's statements: Django's own (so it is logged and counted like
     any other), over a prepared-statement cursor on PostgreSQL with psycopg 3."""
-    if psycopg is not None and connection.vendor == "postgresql":
-        connection.ensure_connection()
-        raw = connection.connection
+    db = connections[DEFAULT_DB_ALIAS]
+    if psycopg is not None and vendor() == "postgresql":
+        db.ensure_connection()
+        raw = db.connection
         if isinstance(raw, psycopg.Connection):
             if not getattr(raw, "_qbwc_loaders", False):
                 raw.adapters.register_loader("jsonb", _JsonbText)
@@ -113,8 +124,8 @@ def _cursor():
                 # (Django's own cursors bind client-side and never prepare anyway) and lets the
                 # hot path prepare its statements.
                 raw.prepare_threshold = _NEVER
-            return connection._prepare_cursor(_PreparedCursor(raw))
-    return connection.cursor()
+            return db._prepare_cursor(_PreparedCursor(raw))
+    return db.cursor()
 
 
 def execute(sql: str, params=(), prepare=True):
@@ -160,7 +171,7 @@ def update(instance, field_names, then_upsert=None) -> None:
     sql, fields = cached(("update", model, tuple(field_names)), build)
     params = [prep(field, getattr(instance, field.attname)) for field in fields]
     params.append(instance.pk)
-    if then_upsert and then_upsert[2] and connection.vendor == "postgresql":
+    if then_upsert and then_upsert[2] and vendor() == "postgresql":
         upsert_sql, upsert_params = _upsert_statements(*then_upsert)[0]
         execute(f"WITH written AS ({upsert_sql}) {sql}", [*upsert_params, *params])
         return
@@ -186,7 +197,7 @@ def upsert(model, columns, rows, conflict, update_columns) -> None:
 def _upsert_statements(model, columns, rows, conflict, update_columns) -> list:
     if not rows:
         return []
-    postgres = connection.vendor == "postgresql"
+    postgres = vendor() == "postgresql"
 
     def build():
         meta = model._meta

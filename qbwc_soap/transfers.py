@@ -81,7 +81,7 @@ class _Transfer:
 
 def _rows(transfers) -> list[tuple]:
     """Transfers (model instances or _Transfer) as database values in _ROW_FIELDS order."""
-    if connection.vendor == "postgresql":
+    if sql.vendor() == "postgresql":
         adapt = None  # datetimes go as they are (sql.upsert sends them as ISO 8601)
     else:
         adapt = connection.ops.adapt_datetimefield_value
@@ -274,30 +274,36 @@ _MAC_CHARS = 16
 _mac_keys: dict = {}
 
 
-def _mac(ticket: str, cursor: int, body: str) -> str:
-    """Keyed BLAKE2b (a MAC by construction) under a key derived from SECRET_KEY."""
+def _mac_key() -> bytes:
+    """The requestID MAC key, derived from SECRET_KEY (read once per call of the callers)."""
     secret = settings.SECRET_KEY
     key = _mac_keys.get(secret)
     if key is None:
         key = hashlib.sha256(("qbwc-request-id:" + secret).encode()).digest()
         _mac_keys.clear()
         _mac_keys[secret] = key
+    return key
+
+
+def _mac(key: bytes, ticket: str, cursor: int, body: str) -> str:
+    """Keyed BLAKE2b (a MAC by construction)."""
     message = f"{ticket}|{cursor}|{body}".encode()
     return hashlib.blake2b(message, key=key, digest_size=_MAC_CHARS // 2).hexdigest()
 
 
 def _request_ids(session, entries, scan_done: bool, more_followups: bool) -> list[str]:
     batch = f"{len(entries)}{'d' if scan_done else ''}{'w' if more_followups else ''}"
+    key, ticket, cursor = _mac_key(), session.ticket, session.cursor
     ids = []
     for org_pk, op, kind, fingerprint in entries:
         body = f"{org_pk}.{_OP_CODES[op]}{kind}.{fingerprint[:_FP_CHARS]}.{batch}"
-        ids.append(f"{body}.{_mac(session.ticket, session.cursor, body)}")
+        ids.append(f"{body}.{_mac(key, ticket, cursor, body)}")
     return ids
 
 
 def _noop_request_id(session, scan_done: bool, more_followups: bool) -> str:
     body = f"{NOOP_REQUEST_ID}.0{'d' if scan_done else ''}{'w' if more_followups else ''}"
-    return f"{body}.{_mac(session.ticket, session.cursor, body)}"
+    return f"{body}.{_mac(_mac_key(), session.ticket, session.cursor, body)}"
 
 
 class _Sent:
@@ -313,11 +319,11 @@ class _Sent:
         self.scan_done, self.more_followups = "d" in flags, "w" in flags
 
 
-def _decode(session, request_id: str):
+def _decode(session, request_id: str, key: bytes):
     """The _Sent a requestID stands for, or None when this session did not send it in this round
-    trip (unknown, forged, or from an earlier round trip)."""
+    trip (unknown, forged, or from an earlier round trip). `key`: _mac_key()."""
     body, _, mac = (request_id or "").rpartition(".")
-    if not body or not hmac.compare_digest(mac, _mac(session.ticket, session.cursor, body)):
+    if not body or not hmac.compare_digest(mac, _mac(key, session.ticket, session.cursor, body)):
         return None
     parts = body.split(".")
     try:
@@ -496,22 +502,11 @@ def apply_response(session: QbwcSession, text: str) -> int:
     return apply_responses(session, qbxml.parse_response(text))
 
 
-def answered_org_ids(responses) -> list[int]:
-    """The organizations these responses' requestIDs name (not yet checked against their MAC:
-    only to read their state; _apply_all ignores any requestID this session did not send)."""
-    ids = {}
-    for rs in responses:
-        head = (rs.request_id or "").split(".", 1)[0]
-        if head.isdigit() and len(head) < 19:
-            ids[int(head)] = None
-    return list(ids)
-
-
-def state_query(connector_sql: str, count: int):
+def _state_query(count: int):
     """(sql, converters) reading `count` organizations (`IN (%s, …)`) with their transfer state
-    for the connector `connector_sql` (an SQL expression, e.g. %s), the transfer rows locked
-    where the database can. One row per organization: _ORG_FIELDS, then _ROW_FIELDS (None when
-    it has no transfer state)."""
+    for one connector (the first parameter), the transfer rows locked where the database can.
+    One row per organization: _ORG_FIELDS, then _ROW_FIELDS (None when it has no transfer
+    state)."""
 
     def build():
         org_meta, t_meta = Organization._meta, CustomerTransfer._meta
@@ -533,27 +528,24 @@ def state_query(connector_sql: str, count: int):
             t_columns = ", ".join(sql.quote(f.column) for f in t_fields)
             head += (
                 f"LEFT JOIN LATERAL (SELECT {t_columns} FROM {sql.quote(t_meta.db_table)} "
-                f"WHERE {t_org} = {o_pk} AND {t_connector} = {connector_sql} FOR UPDATE) t "
+                f"WHERE {t_org} = {o_pk} AND {t_connector} = %s FOR UPDATE) t "
                 "ON TRUE "
             )
         else:
             head += (
                 f"LEFT JOIN {sql.quote(t_meta.db_table)} t "
-                f"ON t.{t_org} = {o_pk} AND t.{t_connector} = {connector_sql} "
+                f"ON t.{t_org} = {o_pk} AND t.{t_connector} = %s "
             )
         head += f"WHERE {o_pk} IN "
         converters = [([], None)] * len(_ORG_FIELDS) + sql.converters(t_fields)
         return head, converters
 
-    head, converters = sql.cached(("answered_state", connector_sql), build)
+    head, converters = sql.cached(("answered_state",), build)
     return head + "(" + ", ".join(["%s"] * count) + ")", converters
 
 
-STATE_COLUMNS = len(_ORG_FIELDS) + len(_ROW_FIELDS)
-
-
-def state_from_rows(rows, converters) -> dict:
-    """{organization pk: (org, _Transfer or None)} from state_query's rows."""
+def _state_from_rows(rows, converters) -> dict:
+    """{organization pk: (org, _Transfer or None)} from _state_query's rows."""
     found = {}
     split = len(_ORG_FIELDS)
     for row in rows:
@@ -574,37 +566,37 @@ def _answered_state(connector_id, org_ids) -> dict:
     transfer rows locked: one query. {pk: (org, _Transfer or None)}."""
     if not org_ids:
         return {}
-    query, converters = state_query("%s", len(org_ids))
+    query, converters = _state_query(len(org_ids))
+    # Planned for each call: a plan cached while the transfer table was small would stay slow.
     rows = sql.fetchall(query, [connector_id, *org_ids], prepare=False)
-    return state_from_rows(rows, converters)
+    return _state_from_rows(rows, converters)
 
 
-def apply_responses(session: QbwcSession, responses: list, state=None) -> int:
-    """apply_response for parsed responses; `state`: what _answered_state returns for
-    answered_org_ids(responses), when the caller read it already. Raises qbxml.QbxmlError, with
-    nothing applied, when the response answers none of the requests this session sent in this
-    round trip (so a batch is never sent over and over to a QuickBooks that answers nothing)."""
+def apply_responses(session: QbwcSession, responses: list) -> int:
+    """apply_response for parsed responses. Raises qbxml.QbxmlError, with nothing applied, when
+    the response answers none of the requests this session sent in this round trip (so a batch
+    is never sent over and over to a QuickBooks that answers nothing)."""
     answered = []  # (_Sent, Response), each request once
     seen = set()
+    key = _mac_key()
     for rs in responses:
-        sent = _decode(session, rs.request_id)
+        sent = _decode(session, rs.request_id, key)
         if sent is not None and rs.request_id not in seen:
             seen.add(rs.request_id)
             answered.append((sent, rs))
     if not answered:
         raise qbxml.QbxmlError("it answers none of the requests sent")
-    return _apply_all(session, answered, state)
+    return _apply_all(session, answered)
 
 
 @transaction.atomic(savepoint=False)
-def _apply_all(session: QbwcSession, answered: list, state=None) -> int:
-    """Queries: the answered organizations with their transfer state (locked) unless the caller
-    read them, one upsert of it, one session update (one statement on PostgreSQL)."""
+def _apply_all(session: QbwcSession, answered: list) -> int:
+    """Queries: the answered organizations with their transfer state (locked), one upsert of it
+    and one session update (one statement on PostgreSQL)."""
     now = timezone.now()
-    if state is None:
-        state = _answered_state(
-            session.connector_id, list(dict.fromkeys(s.org for s, _ in answered if s.org))
-        )
+    state = _answered_state(
+        session.connector_id, list(dict.fromkeys(s.org for s, _ in answered if s.org))
+    )
     batch = None
     changed = {}
     scan_last = session.cursor
