@@ -69,10 +69,14 @@ class Http:
         content = response.read()
         elapsed = time.perf_counter() - started
         assert response.status == 200, content[:500]
-        timing = response.getheader("Server-Timing") or "app;dur=0"
-        server = float(timing.split("dur=")[1]) / 1000
+        timing = dict(
+            part.strip().split(";dur=")
+            for part in (response.getheader("Server-Timing") or "app;dur=0").split(",")
+        )
+        server = float(timing["app"]) / 1000
+        database = float(timing.get("db", 0)) / 1000
         assert not response.will_close, "the server closed the keep-alive connection"
-        return content, elapsed, server
+        return content, elapsed, server, database
 
 
 def _free_port() -> int:
@@ -126,18 +130,21 @@ def _result(content: bytes, method: str):
 
 
 def conversation(n, post, post_echo, post_same, set_canned):
-    """One QBWC conversation; per round trip (client wall, server, echo floor, same floor)."""
+    """One QBWC conversation; per round trip (client wall, server, database statements, echo
+    floor, same floor)."""
     from tests.qbwc_soap.simulator import QuickBooks
     from tests.qbwc_soap.soap import envelope
 
     def call(method, **params):
-        content, wall, server = post(envelope(method, **params), method)
-        return _result(content, method), wall, server
+        content, wall, server, database = post(envelope(method, **params), method)
+        return _result(content, method), wall, server, database
 
     quickbooks = QuickBooks("Bench")
-    auth, _, server_total = call("authenticate", strUserName="bench", strPassword="bench-password")
+    auth, _, server_total, _ = call(
+        "authenticate", strUserName="bench", strPassword="bench-password"
+    )
     ticket = auth[0].text
-    trips = {"rt": [], "server": [], "echo": [], "same": []}
+    trips = {"rt": [], "server": [], "db": [], "echo": [], "same": []}
     hcp, sizes = quickbooks.hcp_response(), []
     while True:
         send = dict(
@@ -148,13 +155,14 @@ def conversation(n, post, post_echo, post_same, set_canned):
             qbXMLMajorVers=13,
             qbXMLMinorVers=0,
         )
-        result, w1, s1 = call("sendRequestXML", **send)
+        result, w1, s1, d1 = call("sendRequestXML", **send)
         request = result.text
         answer = quickbooks.answer(request)
         receive = dict(ticket=ticket, response=answer, hresult="", message="")
-        result, w2, s2 = call("receiveResponseXML", **receive)
+        result, w2, s2, d2 = call("receiveResponseXML", **receive)
         trips["rt"].append(w1 + w2)
         trips["server"].append(s1 + s2)
+        trips["db"].append(d1 + d2)
         server_total += s1 + s2
         sizes.append((len(request), len(answer)))
         # The floors, with this round trip's own payloads, on the same server.
@@ -169,7 +177,7 @@ def conversation(n, post, post_echo, post_same, set_canned):
         hcp = ""
         if int(result.text) == 100:
             break
-    summary, _, server = call("closeConnection", ticket=ticket)
+    summary, _, server, _ = call("closeConnection", ticket=ticket)
     server_total += server
     assert len(quickbooks.customers) == n, len(quickbooks.customers)
     trips["server_total"] = server_total
@@ -188,7 +196,7 @@ def over_http(n, port):
         return client.post("/echo/", body, "echo")[1]
 
     def post_same(body, method):
-        content, wall, _ = client.post("/same/", body, method)
+        content, wall, _, _ = client.post("/same/", body, method)
         return content, wall
 
     def set_canned(request):
@@ -203,17 +211,28 @@ def in_process(n):
 
     factory = RequestFactory()
 
+    database = [0.0]
+
+    def timed(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            database[0] += time.perf_counter() - began
+
     def run(view, body):
         request = factory.post("/qbwc/", data=body, content_type="text/xml; charset=utf-8")
+        database[0] = 0.0
         started = time.perf_counter()
-        response = view(request)
+        with connection.execute_wrapper(timed):
+            response = view(request)
         elapsed = time.perf_counter() - started
         assert response.status_code == 200, response.content[:500]
         return response.content, elapsed
 
     def post(body, method):
         content, elapsed = run(soap, body)
-        return content, elapsed, elapsed
+        return content, elapsed, elapsed, database[0]
 
     def set_canned(request):
         canned["request"] = request
@@ -297,6 +316,7 @@ def main(n: int) -> None:
     )
     row("server time per org", lambda r: r["server_total"] / n, "target <= 1 ms", fmt="{:.3f} ms")
     row("server time per round trip", lambda r: med(r["server"]), "median, server-measured")
+    row("  of which SQL statements", lambda r: med(r["db"]), "median, COMMIT not included")
     row("round trip, median", lambda r: med(r["rt"]), "sendRequestXML + receiveResponseXML")
     row("round trip, p90", lambda r: _p90(r["rt"]))
     row("floor: echo, median", lambda r: med(r["echo"]), "the issue's floor")

@@ -9,8 +9,9 @@ Served by one real HTTP server (gunicorn, started by the bench), it answers:
 - /same/  a bare spyne service with sendRequestXML/receiveResponseXML's signatures that does no
   work: it answers sendRequestXML with the qbXML request set by the last POST to /same/canned/.
 
-Every response carries `Server-Timing: app;dur=<ms>`: the time spent in the Django application
-for that request (parsing, the view, the database, serializing), as the server measured it.
+Every response carries `Server-Timing: app;dur=<ms>, db;dur=<ms>`: the time spent in the Django
+application for that request (parsing, the view, the database, serializing), and the part of it
+spent executing SQL statements (COMMIT not included), as the server measured them.
 
     gunicorn --workers 1 --worker-class gthread --threads 1 --no-control-socket \
         bench.qbwc_http_app:application
@@ -27,6 +28,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
@@ -116,15 +118,27 @@ def application(environ, start_response):
     def capture(status, headers, exc_info=None):
         got["status"], got["headers"] = status, headers
 
-    result = _django(environ, capture)
-    try:
-        body = b"".join(result)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
+    database = [0.0]
+
+    def timed(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            database[0] += time.perf_counter() - began
+
+    with connection.execute_wrapper(timed):
+        result = _django(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
     elapsed = time.perf_counter() - started
     headers = [(k, v) for k, v in got["headers"] if k.lower() != "content-length"]
     headers.append(("Content-Length", str(len(body))))
-    headers.append(("Server-Timing", f"app;dur={elapsed * 1000:.3f}"))
+    headers.append(
+        ("Server-Timing", f"app;dur={elapsed * 1000:.3f}, db;dur={database[0] * 1000:.3f}")
+    )
     start_response(got["status"], headers)
     return [body]
