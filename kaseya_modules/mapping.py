@@ -535,26 +535,30 @@ def yet_to_be_mapped(modules) -> dict:
     }
 
 
-def latest_usage(module_org_ids) -> dict[int, list]:
-    """{module organization pk: [(billing type, quantity), …]} on each one's latest usage day,
-    in one query (the latest day per module organization is a correlated subquery on the
-    (module organization, billing type, day) index)."""
-    if not module_org_ids:
+def latest_usage(module_orgs) -> dict[int, list]:
+    """{module organization pk: [(billing type name, quantity), …]} on each one's latest usage
+    day, in one query (the latest day per module organization is a correlated subquery on the
+    (module organization, billing type, day) index). `module_orgs`: module organizations with
+    their module loaded; billing types are named as their module's catalog names them."""
+    module_orgs = list(module_orgs)
+    if not module_orgs:
         return {}
+    names = {mo.pk: _billing_type_names(mo.module) for mo in module_orgs}
     latest_day = (
         ModuleUsage.objects.filter(module_organization=OuterRef("module_organization"))
         .order_by("-day")
         .values("day")[:1]
     )
     rows = (
-        ModuleUsage.objects.filter(module_organization_id__in=module_org_ids)
+        ModuleUsage.objects.filter(module_organization_id__in=list(names))
         .filter(day=Subquery(latest_day))
         .order_by("billing_type")
         .values_list("module_organization_id", "billing_type", "quantity")
     )
     usage = defaultdict(list)
     for module_org_id, billing_type, quantity in rows:
-        usage[module_org_id].append((billing_type, quantity))
+        name = names[module_org_id].get(billing_type, billing_type)
+        usage[module_org_id].append((name, quantity))
     return usage
 
 
@@ -571,20 +575,14 @@ def billing_preview(organization) -> list[dict]:
         .select_related("module")
         .order_by("module__name", "name")
     )
-    usage = latest_usage([mo.pk for mo in mapped])
+    usage = latest_usage(mapped)
     totals = {}
     for mo in mapped:
-        names = _billing_type_names(mo.module)
         for billing_type, quantity in usage.get(mo.pk, []):
             key = (mo.module.name, billing_type)
             row = totals.setdefault(
                 key,
-                {
-                    "module": mo.module,
-                    "billing_type": names.get(billing_type, billing_type),
-                    "quantity": 0,
-                    "sources": 0,
-                },
+                {"module": mo.module, "billing_type": billing_type, "quantity": 0, "sources": 0},
             )
             row["quantity"] += quantity
             row["sources"] += 1

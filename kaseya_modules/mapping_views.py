@@ -284,7 +284,7 @@ def _module_org_rows(request, modules):
         "module_id", "name", "pk"
     )
     page, query = paginate(request, rows, PAGE_SIZE, request.GET.get("page"))
-    usage = mapping.latest_usage([row.pk for row in page])
+    usage = mapping.latest_usage(page)
     for row in page:
         row.latest = usage.get(row.pk, [])
     return form, page, query, organization_filter
@@ -352,7 +352,7 @@ def module_org_row(request, pk):
     module_org = ModuleOrganization.objects.select_related(
         "module", "parent__parent", "organization"
     ).get(pk=pk)
-    module_org.latest = mapping.latest_usage([module_org.pk]).get(module_org.pk, [])
+    module_org.latest = mapping.latest_usage([module_org]).get(module_org.pk, [])
     html = render_to_string(
         "kaseya_modules/mapping/_row.html",
         {"row": module_org, "error": error, "conflict": conflict},
@@ -487,7 +487,7 @@ def organization_mappings(request, pk):
         .select_related("module", "parent")
         .order_by("module__name", "name", "pk")
     )
-    usage = mapping.latest_usage([mo.pk for mo in mapped])
+    usage = mapping.latest_usage(mapped)
     for mo in mapped:
         mo.latest = usage.get(mo.pk, [])
     counts = mapping.yet_to_be_mapped(modules)
