@@ -75,6 +75,18 @@ def test_unchanged_organizations_are_not_resent(default_connector, converse, qui
     assert len(quickbooks.requests) == 1
 
 
+def test_accented_names_reach_quickbooks_exactly_as_character_references(
+    default_connector, converse, quickbooks
+):
+    org = OrganizationFactory(name="Café Müller Zahnärzte", city="Zürich")
+    conversation = converse(default_connector, quickbooks)
+    conversation.run()
+    assert all(message.isascii() for message in conversation.messages)
+    assert "Caf&#233; M&#252;ller Zahn&#228;rzte" in conversation.messages[0]
+    assert quickbooks.by_name(org.name)["Name"] == "Café Müller Zahnärzte"
+    assert converse(default_connector, quickbooks).start() == "none"
+
+
 def test_changed_organization_is_modified_with_its_list_id_and_edit_sequence(
     default_connector, converse, quickbooks, organization
 ):

@@ -173,3 +173,15 @@ def test_parse_hcp_reads_product_version_and_company(quickbooks):
 
 def test_parse_hcp_tolerates_garbage():
     assert qbxml.parse_hcp("not xml at all") == qbxml.HostInfo()
+
+
+def test_letters_outside_ascii_travel_as_character_references():
+    """QuickBooks rejects raw accented letters in a request; references mean the same."""
+    builder = qbxml.RequestBuilder((13, 0))
+    builder.customer_add("1-add", qbxml.customer_from(org(name="Müller Zahnärzte", city="Zürich")))
+    text = builder.tostring()
+    assert text.isascii()
+    assert "M&#252;ller Zahn&#228;rzte" in text and "Z&#252;rich" in text
+    doc = validate(text)
+    assert doc.findtext(".//CustomerAdd/Name") == "Müller Zahnärzte"
+    assert doc.findtext(".//BillAddress/City") == "Zürich"
