@@ -253,7 +253,9 @@ class RequestBuilder:
         # request processor is known to reject raw accented letters with "QuickBooks found an
         # error when parsing the provided XML text stream" and to accept the references, which
         # mean exactly the same to any XML parser.
-        body = etree.tostring(self.root, encoding="us-ascii").decode("ascii")
+        body = etree.tostring(self.root, encoding="unicode")
+        if not body.isascii():
+            body = body.encode("ascii", "xmlcharrefreplace").decode("ascii")
         major, minor = self.version
         return (
             f'<?xml version="1.0" encoding="utf-8"?>\n<?qbxml version="{major}.{minor}"?>\n' + body
