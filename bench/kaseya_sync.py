@@ -51,6 +51,7 @@ from kaseya_modules.sources.http import Client, get_json  # noqa: E402
 TOKEN = "bench-token"
 ORGANIZATIONS = connection.ops.quote_name(ModuleOrganization._meta.db_table)
 USAGE = connection.ops.quote_name(ModuleUsage._meta.db_table)
+USAGE_DAY_INDEX = "module_usage_day_idx"
 
 
 def build_pages(count: int, page_size: int) -> list[bytes]:
@@ -159,6 +160,34 @@ def delete_rows(module_id: int) -> None:
         cursor.execute(f"DELETE FROM {ORGANIZATIONS} WHERE module_id = %s", [module_id])
 
 
+def add_history(module_id: int, days: int) -> None:
+    """`days` earlier days of usage for every organization of the module, as that many nights of
+    syncs leave behind (one statement, then what autovacuum would do)."""
+    today = timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {USAGE} (module_organization_id, billing_type, day, quantity) "
+            f"SELECT o.id, 'users', %s::date - d, o.id %% 50 FROM {ORGANIZATIONS} o, "
+            "generate_series(1, %s) d WHERE o.module_id = %s",
+            [today, days, module_id],
+        )
+        cursor.execute(f"VACUUM ANALYZE {USAGE}")
+
+
+def without_index(name: str, run):
+    """`run()` with the index `name` dropped, then the index made again (untimed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [name])
+        definition = cursor.fetchone()[0]
+        cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+    try:
+        return run()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(definition)
+            cursor.execute(f"ANALYZE {USAGE}")
+
+
 def copy_lines(module_id: int, count: int, first_id: int) -> tuple[str, str]:
     """The rows a first sync stores — the same names, parents, kinds and usage as the feed — as
     COPY text, with ids given (as the sync does) so children can name their parents."""
@@ -233,6 +262,9 @@ def main():
     parser.add_argument("--organizations", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per step; medians are shown")
+    parser.add_argument(
+        "--history-days", type=int, default=30, help="usage days kept, for the re-sync with history"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Point DATABASE_URL at PostgreSQL.")
@@ -285,6 +317,16 @@ def main():
             assert second.unchanged_count == args.organizations, second.error
             record("second", seconds)
             reset()
+        # The nightly re-sync once usage has accumulated: it reads only today's usage, so the
+        # history should not slow it down (measured with and without the day index).
+        if args.history_days:
+            first = sync()
+            assert first.new_count == args.organizations, first.error
+            add_history(module.pk, args.history_days)
+            for _ in range(args.repeat):
+                record("history", timed(sync)[1])
+                record("history_no_index", without_index(USAGE_DAY_INDEX, lambda: timed(sync)[1]))
+            reset()
         # Same rows in 4x as many pages: the peak should stay put.
         for page_size in (args.page_size, args.page_size // 4):
             server.shutdown()
@@ -314,6 +356,14 @@ def main():
         ("fetch only (the sync's fetch phase)", "fetch"),
         ("first sync (fetch + apply)", "first"),
         ("unchanged re-sync (fetch + compare)", "second"),
+        *(
+            [
+                (f"  … with {args.history_days} days of usage kept", "history"),
+                ("  … the same without the usage day index", "history_no_index"),
+            ]
+            if args.history_days
+            else []
+        ),
         ("plain COPY of the same rows", "copy"),
         ("  (same COPY into temp tables)", "scratch"),
     ]

@@ -182,8 +182,9 @@ class ModuleOrganization(models.Model):
 
 
 class ModuleUsage(models.Model):
+    # Lookups by module organization use the unique constraint's index (it leads with it).
     module_organization = models.ForeignKey(
-        ModuleOrganization, on_delete=models.CASCADE, related_name="usage"
+        ModuleOrganization, on_delete=models.CASCADE, related_name="usage", db_index=False
     )
     billing_type = models.CharField(max_length=64)
     day = models.DateField()
@@ -198,6 +199,8 @@ class ModuleUsage(models.Model):
                 name="module_usage_unique_day",
             )
         ]
+        # A sync reads one day's usage of a module: without this it would read every day kept.
+        indexes = [models.Index(fields=["day", "module_organization"], name="module_usage_day_idx")]
 
     def __str__(self):
         return f"{self.module_organization} {self.billing_type} {self.day}: {self.quantity}"
