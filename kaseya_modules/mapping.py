@@ -540,24 +540,24 @@ def latest_usage(module_orgs) -> dict[int, list]:
     day, in one query (the latest day per module organization is a correlated subquery on the
     (module organization, billing type, day) index). `module_orgs`: module organizations with
     their module loaded; billing types are named as their module's catalog names them."""
-    module_orgs = list(module_orgs)
-    if not module_orgs:
+    modules = {mo.pk: mo.module for mo in module_orgs}
+    if not modules:
         return {}
-    names = {mo.pk: _billing_type_names(mo.module) for mo in module_orgs}
+    names = {module.pk: _billing_type_names(module) for module in modules.values()}
     latest_day = (
         ModuleUsage.objects.filter(module_organization=OuterRef("module_organization"))
         .order_by("-day")
         .values("day")[:1]
     )
     rows = (
-        ModuleUsage.objects.filter(module_organization_id__in=list(names))
+        ModuleUsage.objects.filter(module_organization_id__in=list(modules))
         .filter(day=Subquery(latest_day))
         .order_by("billing_type")
         .values_list("module_organization_id", "billing_type", "quantity")
     )
     usage = defaultdict(list)
     for module_org_id, billing_type, quantity in rows:
-        name = names[module_org_id].get(billing_type, billing_type)
+        name = names[modules[module_org_id].pk].get(billing_type, billing_type)
         usage[module_org_id].append((name, quantity))
     return usage
 

@@ -289,33 +289,25 @@ def _parse(text: str):
         raise QbxmlError(f"unreadable qbXML response: {exc}") from None
 
 
+@dataclass(slots=True)
 class Ret:
     """A CustomerRet's identity."""
 
-    __slots__ = ("list_id", "edit_sequence", "name")
-
-    def __init__(self, list_id: str, edit_sequence: str, name: str = ""):
-        self.list_id, self.edit_sequence, self.name = list_id, edit_sequence, name
-
-    def __repr__(self):
-        return f"Ret({self.list_id!r}, {self.edit_sequence!r}, {self.name!r})"
+    list_id: str
+    edit_sequence: str
+    name: str = ""
 
 
+@dataclass(slots=True)
 class Response:
     """One …Rs element of a qbXML response."""
 
-    __slots__ = ("kind", "request_id", "status_code", "severity", "message", "rets")
-
-    def __init__(self, kind, request_id, status_code, severity, message, rets=None):
-        self.kind = kind  # e.g. "CustomerAddRs"
-        self.request_id = request_id
-        self.status_code = status_code
-        self.severity = severity
-        self.message = message
-        self.rets = rets if rets is not None else []
-
-    def __repr__(self):
-        return f"Response({self.kind!r}, {self.request_id!r}, {self.status_code})"
+    kind: str  # e.g. "CustomerAddRs"
+    request_id: str
+    status_code: int
+    severity: str
+    message: str
+    rets: list[Ret] = field(default_factory=list)
 
 
 def _text(element, tag) -> str:
@@ -356,12 +348,12 @@ def parse_response(text: str) -> list[Response]:
         rets = [_ret(ret) for ret in rs.iterchildren(tag=etree.Element) if ret.tag.endswith("Ret")]
         responses.append(
             Response(
-                rs.tag,
-                attrib.get("requestID", ""),
-                code,
-                attrib.get("statusSeverity", ""),
-                attrib.get("statusMessage", ""),
-                rets,
+                kind=rs.tag,
+                request_id=attrib.get("requestID", ""),
+                status_code=code,
+                severity=attrib.get("statusSeverity", ""),
+                message=attrib.get("statusMessage", ""),
+                rets=rets,
             )
         )
     return responses

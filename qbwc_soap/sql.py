@@ -70,8 +70,6 @@ try:
 except ImportError:  # psycopg2 or no PostgreSQL driver: Django's cursors only
     psycopg = None
 
-_PreparedCursor = type(None)  # replaced below when psycopg 3 is there
-
 
 if psycopg is not None:
     from psycopg.adapt import Loader
@@ -98,7 +96,7 @@ if psycopg is not None:
         parsing of timestamps and numbers); Django itself only ever reads text results, so the
         binary loaders registered here change nothing for it."""
 
-        prepare = True  # per statement, see fetchall()
+        prepare = True  # set per cursor by _cursor()
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=self.prepare, binary=True)
@@ -107,9 +105,10 @@ if psycopg is not None:
 _NEVER = 2**31 - 1
 
 
-def _cursor():
+def _cursor(prepare=True):
     """A cursor for the hot path's statements: Django's own (so it is logged and counted like
-    any other), over a prepared-statement cursor on PostgreSQL with psycopg 3."""
+    any other), over a prepared-statement cursor on PostgreSQL with psycopg 3 (`prepare`: see
+    fetchall)."""
     db = connections[DEFAULT_DB_ALIAS]
     if psycopg is not None and vendor() == "postgresql":
         db.ensure_connection()
@@ -124,29 +123,24 @@ def _cursor():
                 # (Django's own cursors bind client-side and never prepare anyway) and lets the
                 # hot path prepare its statements.
                 raw.prepare_threshold = _NEVER
-            return db._prepare_cursor(_PreparedCursor(raw))
+            cursor = _PreparedCursor(raw)
+            cursor.prepare = prepare
+            return db._prepare_cursor(cursor)
     return db.cursor()
 
 
-def execute(sql: str, params=(), prepare=True):
+def execute(sql: str, params=()):
     with _cursor() as cursor:
-        _execute(cursor, sql, params, prepare)
+        cursor.execute(sql, params)
 
 
 def fetchall(sql: str, params=(), prepare=True) -> list:
     """The rows of `sql`. `prepare=False` for a statement whose best plan depends on its
     parameters and on table sizes that keep changing (PostgreSQL would otherwise settle on one
     generic plan for a prepared statement, made when the table was small)."""
-    with _cursor() as cursor:
-        _execute(cursor, sql, params, prepare)
+    with _cursor(prepare) as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-def _execute(cursor, sql, params, prepare):
-    # Django's cursor wrapper passes no keyword arguments on; the flag rides on the cursor.
-    if isinstance(getattr(cursor, "cursor", None), _PreparedCursor):
-        cursor.cursor.prepare = prepare
-    cursor.execute(sql, params)
 
 
 def prep(field, value):
