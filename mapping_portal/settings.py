@@ -7,6 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from mapping_portal.lib.env import (
     database_from_url,
     env_bool,
+    env_int,
     env_list,
     env_site_url,
     env_str,
@@ -26,6 +27,9 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-for-debug"  # noqa: S105
 
+# Reverse proxies in front of the portal that append the client's address to X-Forwarded-For
+# (0: clients connect directly; 1: one TLS proxy such as nginx or Caddy).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0, maximum=5)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_url_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_site_url("SITE_URL", "http://127.0.0.1:8000")
