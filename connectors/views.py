@@ -10,13 +10,15 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from mapping_portal.lib.csv_io import csv_download
+from mapping_portal.lib.csv_views import ImportPage, import_view
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.navigation import connector_links
 from mapping_portal.lib.paging import paginate
 from organizations.models import Organization
 from organizations.terms import current_term
 
-from . import services
+from . import mapping_csv, services
 from .forms import MappingFilterForm, MappingForm, WebConnectorForm
 from .models import MappingChange, OrganizationConnectorMapping, WebConnector
 from .qwc import InsecureSiteURL, build_qwc, qbwc_url
@@ -338,3 +340,38 @@ def organization_panel_context(request, organization):
         )[:25],
         "map_url": reverse("connectors:mapping_new") + f"?organization={organization.pk}",
     }
+
+
+# --- Mappings as CSV ------------------------------------------------------------------------
+
+
+def _mapping_import_page() -> ImportPage:
+    term = current_term()
+    return ImportPage(
+        kind="connector-mappings",
+        title="Import Organization / Web Connector Mappings",
+        required=mapping_csv.REQUIRED,
+        header=mapping_csv.HEADER,
+        planner=mapping_csv.plan,
+        done_url=reverse("connectors:mapping_list"),
+        breadcrumbs=(("Organization / Web Connector Mapping", reverse("connectors:mapping_list")),),
+        explanation=f"Each row sends a {term.lower} (by Autotask ID) to the web connector named in "
+        f"connector; a blank connector, or the default's name, leaves it on the default. You see "
+        f"every change and every refused row before anything is applied, and a file with any "
+        f"refused row applies nothing.",
+    )
+
+
+@permission_required(PERM)
+@require_GET
+def mapping_export(request):
+    """Every billable organization and the connector it is sent to, as CSV."""
+    return csv_download(
+        "organization-web-connector-mappings.csv", mapping_csv.HEADER, mapping_csv.export_rows()
+    )
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
+def mapping_import(request):
+    return import_view(request, _mapping_import_page())

@@ -10,11 +10,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from mapping_portal.lib.csv_io import csv_download
+from mapping_portal.lib.csv_views import ImportPage, import_view
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 from organizations.models import Organization
+from organizations.terms import current_term
 
-from . import mapping
+from . import mapping, mapping_csv
 from .forms import (
     BulkMapForm,
     ByModuleOrganizationFilterForm,
@@ -512,3 +515,35 @@ def organization_mappings(request, pk):
             "own_unmapped": own_unmapped,
         },
     )
+
+
+# --- Mappings as CSV ------------------------------------------------------------------------
+
+
+@permission_required(PERMISSION)
+@require_GET
+def mapping_export(request):
+    """Every module organization of every ICB-enabled module and what it bills to, as CSV."""
+    return csv_download(
+        "kaseya-module-organization-mappings.csv", mapping_csv.HEADER, mapping_csv.export_rows()
+    )
+
+
+@permission_required(PERMISSION)
+@require_http_methods(["GET", "POST"])
+def mapping_import(request):
+    term = current_term()
+    page = ImportPage(
+        kind="module-mappings",
+        title="Import Kaseya Module Organization Mappings",
+        required=mapping_csv.REQUIRED,
+        header=mapping_csv.HEADER,
+        planner=mapping_csv.plan,
+        done_url=reverse("kaseya_modules:map_by_module_organization"),
+        breadcrumbs=(("Kaseya Module Organization Mapping", reverse("kaseya_modules:mapping")),),
+        explanation=f"Each row names a module organization (module code and external_id) and "
+        f"the {term.lower} it bills to (autotask_id; blank for none), or ignored = yes. You see "
+        f"every change and every refused row before anything is applied, and a file with any "
+        f"refused row applies nothing.",
+    )
+    return import_view(request, page)

@@ -15,6 +15,8 @@ urlpatterns = [
         name="module_org_typeahead",
     ),
     path("mapping/", mapping_views.mapping_home, name="mapping"),
+    path("mapping/export/", mapping_views.mapping_export, name="mapping_export"),
+    path("mapping/import/", mapping_views.mapping_import, name="mapping_import"),
     path("mapping/organizations/", mapping_views.map_by_organization, name="map_by_organization"),
     path("mapping/organizations/columns/", mapping_views.map_columns, name="map_columns"),
     path(
