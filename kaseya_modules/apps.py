@@ -44,6 +44,8 @@ class KaseyaModulesConfig(AppConfig):
         nav_links.add(
             Link("Kaseya Module Organization Mapping", "kaseya_modules:mapping", perm, SECTION, 20)
         )
+        # Dead and Cancelation organizations cannot receive bills: nothing to manage there.
         organization_tools.add(
-            Link("Manage Integrated Customer Billing", "kaseya_modules:organization_mappings", perm)
-        )
+            Link("Manage Integrated Customer Billing", "kaseya_modules:organization_mappings", perm,
+                 only_if="is_billable")
+        )  # fmt: skip

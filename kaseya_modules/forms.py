@@ -17,6 +17,12 @@ class SourceForm(forms.Form):
     def __init__(self, *args, module, **kwargs):
         self.module = module
         super().__init__(*args, **kwargs)
+        # Fixture files are the demo's stand-in for a module API: offered only where the demo
+        # set them up, never as a choice for a real module.
+        if module.source_kind != SourceKind.FIXTURE:
+            self.fields["source_kind"].choices = [
+                choice for choice in SourceKind.choices if choice[0] != SourceKind.FIXTURE
+            ]
         if module.credentials:
             self.fields[
                 "credentials"
@@ -43,6 +49,8 @@ class SourceForm(forms.Form):
 
 class ToggleForm(forms.Form):
     enabled = forms.BooleanField(required=False)
+    # Disabling takes a module off every mapping page: only from its confirmation page.
+    confirm = forms.BooleanField(required=False)
 
 
 class StatusForm(forms.Form):
@@ -152,6 +160,9 @@ class RowForm(forms.Form):
 class BulkMapForm(forms.Form):
     ids = forms.TypedMultipleChoiceField(coerce=int, required=True, choices=())
     organization = forms.IntegerField(required=False, min_value=1)
+    op = forms.ChoiceField(choices=[("map", "Map"), ("ignore", "Ignore")], required=False)
+    # Set by the confirmation that lists rows already billing elsewhere.
+    confirm = forms.BooleanField(required=False)
 
     def __init__(self, data, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
@@ -159,10 +170,15 @@ class BulkMapForm(forms.Form):
         self.fields["ids"].choices = [(v, v) for v in data.getlist("ids") if str(v).isdigit()]
         self.fields["ids"].error_messages["required"] = "Select at least one row."
 
+    def clean_op(self):
+        return self.cleaned_data.get("op") or "map"
+
     def clean_organization(self):
         from organizations.models import Organization
         from organizations.terms import current_term
 
+        if self.data.get("op") == "ignore":
+            return None
         pk = self.cleaned_data.get("organization")
         org = Organization.objects.filter(pk=pk).first() if pk else None
         if org is None:

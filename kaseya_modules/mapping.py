@@ -334,6 +334,18 @@ def bulk_map_module_organizations(items, organization, user=None) -> int:
     return changed
 
 
+@transaction.atomic
+def bulk_ignore_module_organizations(items, user=None) -> int:
+    """Ignore several module organizations in one action (`items` as for
+    bulk_map_module_organizations), all or nothing. Returns how many changed; each change is in
+    the history, so un-ignoring undoes it."""
+    changed = 0
+    for module_org, expected in items:
+        result = ignore_module_organization(module_org, user, expected=expected)
+        changed += not expected.ignored and result.ignored
+    return changed
+
+
 # --- One organization in one module (Map by Organization cells, the Mappings page) ----------
 
 

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -364,41 +365,66 @@ def module_org_row(request, pk):
     return _with_messages(request, html, _enabled_modules())
 
 
+def _bulk_items(request, ids):
+    """(module organization, the state its row was rendered with) for each selected row."""
+    found = ModuleOrganization.objects.select_related("organization", "module").in_bulk(ids)
+    items = []
+    for pk in ids:
+        if pk not in found:
+            continue
+        expected_org = request.POST.get(f"expected_organization-{pk}", "")
+        expected = mapping.ModuleOrgState(
+            int(expected_org) if expected_org.isdigit() else None,
+            request.POST.get(f"expected_ignored-{pk}") == "true",
+        )
+        items.append((found[pk], expected))
+    return items
+
+
+def _bulk_apply(request, form):
+    """Apply a valid bulk form; returns the confirmation to show instead, if one is needed."""
+    data = form.cleaned_data
+    items = _bulk_items(request, data["ids"])
+    organization = data["organization"]
+    target = organization.pk if organization else None
+    moving = [
+        (mo, expected) for mo, expected in items if expected.organization_id not in (None, target)
+    ]
+    if moving and not data["confirm"]:
+        return {"op": data["op"], "organization": organization, "items": items, "moving": moving}
+    try:
+        if data["op"] == "ignore":
+            changed = mapping.bulk_ignore_module_organizations(items, request.user)
+            done = "is now ignored" if changed == 1 else "are now ignored"
+        else:
+            changed = mapping.bulk_map_module_organizations(items, organization, request.user)
+            done = ("now bills to " if changed == 1 else "now bill to ") + organization.name
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"{changed} module organization{pluralize(changed)} {done}.")
+    return None
+
+
 @permission_required(PERMISSION)
 @require_POST
 def module_org_bulk(request):
-    """Map the selected rows to one organization, all or nothing."""
+    """Map (or ignore) the selected rows, all or nothing. Rows that already bill to another
+    organization are listed for confirmation before anything moves."""
     form = BulkMapForm(request.POST)
+    confirmation = None
     if form.is_valid():
-        organization = form.cleaned_data["organization"]
-        found = ModuleOrganization.objects.in_bulk(form.cleaned_data["ids"])
-        items = []
-        for pk in form.cleaned_data["ids"]:
-            if pk not in found:
-                continue
-            expected_org = request.POST.get(f"expected_organization-{pk}", "")
-            expected = mapping.ModuleOrgState(
-                int(expected_org) if expected_org.isdigit() else None,
-                request.POST.get(f"expected_ignored-{pk}") == "true",
-            )
-            items.append((found[pk], expected))
-        try:
-            changed = mapping.bulk_map_module_organizations(items, organization, request.user)
-        except ValidationError as exc:
-            messages.error(request, _error_text(exc))
-        else:
-            messages.success(
-                request,
-                f"{changed} module organization{'s' if changed != 1 else ''} now bill"
-                f"{'' if changed != 1 else 's'} to {organization.name}.",
-            )
+        confirmation = _bulk_apply(request, form)
     else:
         messages.error(request, _error_text(ValidationError(list(form.errors.values()))))
-    if request.htmx:
+    if request.htmx or confirmation:
         # The filters ride along in `back`, so the list comes back as the user was seeing it.
         request.GET = request.GET.copy()
         request.GET.update(_parse_back(request))
         context = _by_module_org_context(request)
+        context["bulk_confirm"] = confirmation
+        if not request.htmx:
+            return render(request, "kaseya_modules/mapping/by_module_organization.html", context)
         html = render_to_string(
             "kaseya_modules/mapping/by_module_organization.html#results", context, request
         )
@@ -463,7 +489,10 @@ def organization_mappings(request, pk):
     organization = get_object_or_404(Organization, pk=pk)
     modules = _enabled_modules()
     errors = {}
-    if request.method == "POST":
+    if request.method == "POST" and not organization.is_billable:
+        # The page is read-only for it; a hand-made POST is answered the same way.
+        messages.error(request, f"{organization.name} cannot receive bills: nothing was saved.")
+    elif request.method == "POST":
         changed = 0
         for module in _synced(modules):
             try:

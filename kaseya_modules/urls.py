@@ -7,6 +7,7 @@ urlpatterns = [
     path("modules/", views.module_list, name="modules"),
     path("modules/<slug:code>/", views.module_detail, name="module"),
     path("modules/<slug:code>/icb/", views.module_toggle, name="toggle"),
+    path("modules/<slug:code>/icb/disable/", views.module_disable, name="disable"),
     path("modules/<slug:code>/sync/", views.module_sync, name="sync"),
     path("modules/<slug:code>/status/", views.module_status, name="status"),
     path(

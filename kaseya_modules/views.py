@@ -1,9 +1,10 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -11,7 +12,7 @@ from mapping_portal.lib.decorators import permission_required
 
 from . import services
 from .forms import SourceForm, StatusForm, ToggleForm
-from .models import KaseyaModule, SyncRun, SyncTrigger
+from .models import KaseyaModule, ModuleOrganization, SyncRun, SyncTrigger
 
 PERMISSION = "kaseya_modules.manage_icb"
 RECENT_RUNS = 10
@@ -108,12 +109,31 @@ def module_toggle(request, code):
                 request,
                 f"Integrated Customer Billing enabled for {module.name}; its first sync is queued.",
             )
+        elif not form.cleaned_data["confirm"]:
+            url = reverse("kaseya_modules:disable", args=[module.code])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         else:
             services.disable_icb(module, request.user)
             messages.success(request, f"Integrated Customer Billing disabled for {module.name}.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return _back(request, module)
+
+
+@permission_required(PERMISSION)
+@require_GET
+def module_disable(request, code):
+    """The confirmation before disabling: what leaves the mapping pages, and that nothing is
+    deleted. Its form posts to module_toggle with confirm."""
+    module = get_object_or_404(KaseyaModule, code=code)
+    if not module.icb_enabled:
+        return redirect("kaseya_modules:module", code=module.code)
+    counts = ModuleOrganization.objects.filter(module=module, active=True).aggregate(
+        total=Count("pk"),
+        mapped=Count("pk", filter=Q(organization__isnull=False)),
+        ignored=Count("pk", filter=Q(ignored=True)),
+    )
+    return render(request, "kaseya_modules/disable.html", {"module": module, "counts": counts})
 
 
 @permission_required(PERMISSION)

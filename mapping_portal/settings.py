@@ -83,6 +83,7 @@ TEMPLATES = [
                 "organizations.context_processors.organization_term",
                 "mapping_portal.lib.navigation.navigation",
             ],
+            "builtins": ["mapping_portal.templatetags.portal"],
         },
     },
 ]

@@ -16,7 +16,7 @@ class OrganizationsConfig(AppConfig):
                 "Import from CSV",
                 "organizations:import",
                 "organizations.add_organization",
-                ("Admin", "Admin Categories", "Organizations"),
+                ("Admin", "Admin Categories", "{term.plural}"),
                 20,
             )
         )
@@ -25,7 +25,7 @@ class OrganizationsConfig(AppConfig):
                 "{term} term",
                 "organizations:term",
                 "organizations.change_organization_term",
-                ("Admin", "Admin Categories", "Organizations"),
+                ("Admin", "Admin Categories", "{term.plural}"),
                 10,
             )
         )

@@ -46,6 +46,7 @@ def organization_detail(request, pk):
     tools = [
         {"label": link.label.format(term=current_term(request)), "url": link.url(organization.pk)}
         for link in organization_tools.for_user(request.user)
+        if link.applies_to(organization)
     ]
     panels = []
     for panel in organization_panels:

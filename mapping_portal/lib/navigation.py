@@ -18,9 +18,15 @@ class Link:
     # The navigation group a link sits in, e.g. ("Extensions & Integrations", "QuickBooks").
     section: tuple[str, ...] = ()
     order: int = 100
+    # For links about one object (Tools menu): the name of a property of the object that must be
+    # true for the link to be offered, e.g. "is_billable".
+    only_if: str | None = None
 
     def allowed(self, user) -> bool:
         return self.permission is None or user.has_perm(self.permission)
+
+    def applies_to(self, obj) -> bool:
+        return self.only_if is None or bool(getattr(obj, self.only_if))
 
     def url(self, *args) -> str:
         return reverse(self.url_name, args=args)
@@ -79,6 +85,7 @@ def navigation(request) -> dict:
             continue
         node = root
         for title in link.section:
+            title = title.format(term=term)
             if title not in node["_index"]:
                 child = {"title": title, "links": [], "children": [], "_index": {}}
                 node["_index"][title] = child

@@ -79,4 +79,21 @@
       container.querySelector(".typeahead-results").innerHTML = "";
     }
   });
+
+  // "Select every row": checks the enabled row boxes that belong to the named form.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("input[data-select-all]");
+    if (!all) return;
+    var form = all.dataset.selectAll;
+    document.querySelectorAll('input[type=checkbox][form="' + form + '"]:not(:disabled)').forEach(function (box) {
+      box.checked = all.checked;
+    });
+  });
+
+  // Narrow windows: the navigation sits above the page, its sections folded until opened.
+  if (window.matchMedia && window.matchMedia("(max-width: 900px)").matches) {
+    document.querySelectorAll(".sidebar > details.nav-section").forEach(function (section) {
+      section.open = false;
+    });
+  }
 })();

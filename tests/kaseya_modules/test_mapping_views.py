@@ -105,6 +105,17 @@ def test_navigation_and_tools_entry(icb_client, world):
     assert "Kaseya Module Organization Mapping" in page.content.decode()
 
 
+def test_a_dead_organization_offers_no_billing_tool_and_a_read_only_page(icb_client, world):
+    dead = world["dead"]
+    page = icb_client.get(reverse("organizations:detail", args=[dead.pk])).content.decode()
+    assert "Manage Integrated Customer Billing" not in page
+    url = reverse("kaseya_modules:organization_mappings", args=[dead.pk])
+    html = icb_client.get(url).content.decode()
+    assert 'id="mappings-form"' not in html and "nothing can be mapped to it" in html
+    icb_client.post(url, {"graphus_m-ignore": "on", "graphus_m-expected": ""})
+    assert not OrganizationModuleIgnore.objects.filter(organization=dead).exists()
+
+
 # --- Map by Organization ----------------------------------------------------------------------
 
 
@@ -255,7 +266,8 @@ def row_post(client, mo, **data):
 
 def test_a_row_maps_to_an_organization(icb_client, world):
     html = row_post(icb_client, world["mo"], organization=world["acme"].pk)
-    assert 'value="Acme Corporation"' in html
+    # a mapped row shows its organization as text, with a Change action (not a search box)
+    assert ">Acme Corporation</a>" in html and "<summary>Change</summary>" in html
     assert ModuleOrganization.objects.get(pk=world["mo"].pk).organization == world["acme"]
 
 
@@ -279,7 +291,7 @@ def test_a_stale_row_shows_the_conflict_and_the_current_value(icb_client, world)
     ModuleOrganization.objects.filter(pk=mo.pk).update(organization=world["globex"])
     html = row_post(icb_client, stale, organization=world["acme"].pk)
     assert "changed by someone else" in html and "mapped to Globex" in html
-    assert 'value="Globex"' in html
+    assert ">Globex</a>" in html
     assert ModuleOrganization.objects.get(pk=mo.pk).organization == world["globex"]
 
 
@@ -358,6 +370,55 @@ def test_bulk_map_with_a_stale_row_reports_the_conflict(icb_client, world):
     ).content.decode()
     assert "changed by someone else" in html
     assert ModuleOrganization.objects.get(pk=mo.pk).organization == world["globex"]
+
+
+def _bulk(client, rows, **data):
+    for mo in rows:
+        data.setdefault("ids", []).append(mo.pk)
+        data[f"expected_organization-{mo.pk}"] = mo.organization_id or ""
+        data[f"expected_ignored-{mo.pk}"] = "true" if mo.ignored else "false"
+    url = reverse("kaseya_modules:module_org_bulk")
+    return client.post(url, data, headers=HTMX).content.decode()
+
+
+def test_bulk_map_lists_rows_billing_elsewhere_before_anything_moves(icb_client, world):
+    # given one row already billing to Globex and one unmapped
+    elsewhere = module_org(world["graphus"], "Globex Site", organization=world["globex"])
+    loose = world["mo"]
+    # when both are bulk-mapped to Acme
+    html = _bulk(icb_client, [elsewhere, loose], organization=world["acme"].pk)
+    # then the confirmation names the row that would move, and nothing has changed
+    assert 'id="bulk-confirm"' in html
+    assert "Globex Site" in html and "bills to Globex" in html
+    assert "it would bill to Acme Corporation instead" in html
+    assert ModuleOrganization.objects.filter(organization=world["acme"]).count() == 0
+    # when confirmed
+    html = _bulk(icb_client, [elsewhere, loose], organization=world["acme"].pk, confirm="on")
+    # then both move
+    assert "2 module organizations now bill to Acme Corporation" in html
+    assert ModuleOrganization.objects.filter(organization=world["acme"]).count() == 2
+
+
+def test_bulk_map_of_unmapped_rows_needs_no_confirmation(icb_client, world):
+    html = _bulk(icb_client, [world["mo"]], organization=world["acme"].pk)
+    assert 'id="bulk-confirm"' not in html
+    assert "1 module organization now bills to Acme Corporation" in html
+
+
+def test_bulk_ignore_ignores_the_selection_and_history_undoes_it(icb_client, world, icb_user):
+    second = module_org(world["graphus"], "Test tenant")
+    html = _bulk(icb_client, [world["mo"], second], op="ignore")
+    assert "2 module organizations are now ignored" in html
+    assert ModuleOrganization.objects.filter(ignored=True).count() == 2
+    assert ModuleMappingChange.objects.filter(action="ignore", changed_by=icb_user).count() == 2
+    # un-ignoring a row brings it back to the yet-to-be-mapped list
+    row_post(icb_client, ModuleOrganization.objects.get(pk=second.pk), op="unignore")
+    assert not ModuleOrganization.objects.get(pk=second.pk).ignored
+
+
+def test_map_by_module_organization_offers_select_all(icb_client, world):
+    html = icb_client.get(reverse("kaseya_modules:map_by_module_organization")).content.decode()
+    assert 'data-select-all="bulk-form"' in html
 
 
 def test_unbilled_usage_is_shown_on_the_mapping_page(icb_client, world):

@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from kaseya_modules.models import KaseyaModule, SyncRun, SyncStatus, SyncTrigger
 from organizations.models import PortalSettings
@@ -37,10 +40,11 @@ def endpoints(code):
         ("post", reverse("kaseya_modules:sync", args=[code]), {}),
         ("get", reverse("kaseya_modules:status", args=[code]), {}),
         ("get", reverse("kaseya_modules:status", args=[code]) + "?runs=on", {}),
+        ("get", reverse("kaseya_modules:disable", args=[code]), {}),
     ]
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(8))
 @pytest.mark.parametrize("htmx", [False, True])
 def test_anonymous_is_sent_to_login(client, module, index, htmx):
     method, url, data = endpoints(module.code)[index]
@@ -49,7 +53,7 @@ def test_anonymous_is_sent_to_login(client, module, index, htmx):
     assert response["Location"].startswith(reverse("login"))
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(8))
 @pytest.mark.parametrize("htmx", [False, True])
 def test_without_permission_is_forbidden(plain_client, module, index, htmx):
     method, url, data = endpoints(module.code)[index]
@@ -58,12 +62,14 @@ def test_without_permission_is_forbidden(plain_client, module, index, htmx):
     assert not SyncRun.objects.exists()
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(8))
 def test_permitted_user_gets_the_page(icb_client, module, index):
     method, url, data = endpoints(module.code)[index]
     response = getattr(icb_client, method)(url, data, **HTMX)
-    # The status poll answers 286 (stop polling) when nothing is running.
-    assert response.status_code in ((286,) if "status" in url else (200,))
+    # The status poll answers 286 (stop polling) when nothing is running; the confirmation to
+    # disable a module that is not enabled sends back to the module page.
+    expected = 286 if "status" in url else 302 if url.endswith("/disable/") else 200
+    assert response.status_code == expected
 
 
 def test_unknown_module_is_404(icb_client):
@@ -193,10 +199,24 @@ def test_enabling_without_a_source_is_refused(icb_client, db):
 def test_disabling_keeps_module_organizations(icb_client, module):
     KaseyaModule.objects.filter(pk=module.pk).update(icb_enabled=True)
 
-    icb_client.post(reverse("kaseya_modules:toggle", args=[module.code]), {})
+    icb_client.post(reverse("kaseya_modules:toggle", args=[module.code]), {"confirm": "on"})
 
     module.refresh_from_db()
     assert not module.icb_enabled
+
+
+def test_disabling_asks_first_and_says_what_disappears(icb_client, module):
+    KaseyaModule.objects.filter(pk=module.pk).update(icb_enabled=True)
+    # when Disable is posted without the confirmation
+    response = icb_client.post(
+        reverse("kaseya_modules:toggle", args=[module.code]), {}, follow=True
+    )
+    # then nothing changes, and the confirmation page says what leaves and what is kept
+    module.refresh_from_db()
+    assert module.icb_enabled
+    html = response.content.decode()
+    assert "leave the mapping pages" in html or "leaves the mapping pages" in html
+    assert "Nothing is deleted" in html and 'name="confirm"' in html
 
 
 def test_running_sync_is_polled_and_polling_stops_when_done(icb_client, module):
@@ -275,3 +295,32 @@ def test_admin_change_form_hides_the_token_and_enabling_queues_a_sync(admin_clie
     module.refresh_from_db()
     assert module.icb_enabled and module.credentials == TOKEN
     assert SyncRun.objects.filter(module=module, trigger=SyncTrigger.ENABLEMENT).exists()
+
+
+def test_module_page_says_why_enable_is_disabled_and_puts_the_source_first(icb_client, db):
+    module = KaseyaModule.objects.create(code="nosource", name="No Source Yet")
+    html = icb_client.get(reverse("kaseya_modules:module", args=[module.code])).content.decode()
+    assert 'id="enable-help"' in html and "Set the module's source above first" in html
+    assert html.index("<h2>Source</h2>") < html.index("Recent syncs")
+
+
+def test_fixture_files_are_offered_only_where_the_demo_set_them_up(icb_client, db):
+    module = KaseyaModule.objects.create(code="real", name="Real Module")
+    html = icb_client.get(reverse("kaseya_modules:module", args=[module.code])).content.decode()
+    assert "Fixture files" not in html
+    KaseyaModule.objects.filter(pk=module.pk).update(source_kind="fixture", base_url="demo")
+    html = icb_client.get(reverse("kaseya_modules:module", args=[module.code])).content.decode()
+    assert "Fixture files" in html
+
+
+def test_sync_durations_read_as_seconds_and_minutes(icb_client, module):
+    now = timezone.now()
+    SyncRun.objects.create(
+        module=module,
+        trigger=SyncTrigger.MANUAL,
+        status=SyncStatus.SUCCEEDED,
+        started_at=now - timedelta(seconds=6.044765),
+        finished_at=now,
+    )
+    html = icb_client.get(reverse("kaseya_modules:module", args=[module.code])).content.decode()
+    assert "<td>6.0 s</td>" in html and "0:00:06" not in html

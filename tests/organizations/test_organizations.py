@@ -161,6 +161,20 @@ def test_chosen_term_appears_on_rendered_pages(viewer_client, organization, term
     assert plural in detail.content.decode()
 
 
+def test_the_sidebar_group_follows_the_organization_term(client, db):
+    from tests.conftest import make_user
+
+    client.force_login(
+        make_user(
+            "importer", perms=["organizations.add_organization", "organizations.view_organization"]
+        )
+    )
+    PortalSettings.objects.update_or_create(pk=1, defaults={"organization_term": "Account"})
+    body = client.get(reverse("organizations:list")).content.decode()
+    assert "<summary>Accounts</summary>" in body
+    assert "<summary>Organizations</summary>" not in body
+
+
 def test_term_setting_page_changes_the_term(client):
     from tests.conftest import make_user
 
