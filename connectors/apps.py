@@ -14,6 +14,7 @@ class ConnectorsConfig(AppConfig):
         from mapping_portal.lib.navigation import (
             Link,
             Panel,
+            add_home_panel,
             add_organization_panel,
             nav_links,
             organization_tools,
@@ -33,11 +34,12 @@ class ConnectorsConfig(AppConfig):
         organization_tools.add(
             Link("QuickBooks Web Connector", "connectors:organization_mapping", perm)
         )
-        from .views import organization_panel_context
+        from .views import home_panel_context, organization_panel_context
 
         add_organization_panel(
             Panel("connectors/_organization_panel.html", organization_panel_context, perm, 10)
         )
+        add_home_panel(Panel("connectors/_home_panel.html", home_panel_context, perm, 20))
 
 
 QB_GROUP = "QuickBooks administrators"

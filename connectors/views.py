@@ -375,3 +375,12 @@ def mapping_export(request):
 @require_http_methods(["GET", "POST"])
 def mapping_import(request):
     return import_view(request, _mapping_import_page())
+
+
+def home_panel_context(request):
+    """The QuickBooks side of the dashboard: how many organizations each connector receives."""
+    connectors = list(WebConnector.objects.all())
+    counts = services.routed_counts()
+    for connector in connectors:
+        connector.routed = counts.get(connector.pk, 0)
+    return {"connectors": connectors, "total": sum(counts.values())}

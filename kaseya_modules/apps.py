@@ -32,7 +32,15 @@ class KaseyaModulesConfig(AppConfig):
     verbose_name = "Kaseya modules"
 
     def ready(self):
-        from mapping_portal.lib.navigation import Link, nav_links, organization_tools
+        from mapping_portal.lib.navigation import (
+            Link,
+            Panel,
+            add_home_panel,
+            nav_links,
+            organization_tools,
+        )
+
+        from .dashboard import home_panel_context
 
         post_migrate.connect(ensure_catalog, sender=self, dispatch_uid="kaseya_modules_catalog")
         post_migrate.connect(ensure_icb_group, sender=self, dispatch_uid="kaseya_modules_group")
@@ -44,6 +52,7 @@ class KaseyaModulesConfig(AppConfig):
         nav_links.add(
             Link("Kaseya Module Organization Mapping", "kaseya_modules:mapping", perm, SECTION, 20)
         )
+        add_home_panel(Panel("kaseya_modules/_home_panel.html", home_panel_context, perm, 10))
         # Dead and Cancelation organizations cannot receive bills: nothing to manage there.
         organization_tools.add(
             Link("Manage Integrated Customer Billing", "kaseya_modules:organization_mappings", perm,

@@ -4,7 +4,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from mapping_portal.lib.decorators import permission_required
-from mapping_portal.lib.navigation import organization_panels, organization_tools
+from mapping_portal.lib.navigation import (
+    home_panels,
+    organization_panels,
+    organization_tools,
+    visible_panels,
+)
 from mapping_portal.lib.paging import paginate
 
 from .forms import BrowseForm, ImportForm, OrganizationFilterForm, TermForm, TypeaheadForm
@@ -16,10 +21,11 @@ TYPEAHEAD_LIMIT = 15
 
 
 @login_required
+@require_GET
 def home(request):
-    if request.user.has_perm("organizations.view_organization"):
-        return redirect("organizations:list")
-    return render(request, "organizations/home.html")
+    """The dashboard after login: each app's progress panel the user may see."""
+    panels = visible_panels(home_panels, request)
+    return render(request, "organizations/home.html", {"panels": panels})
 
 
 @permission_required("organizations.view_organization")
@@ -48,13 +54,7 @@ def organization_detail(request, pk):
         for link in organization_tools.for_user(request.user)
         if link.applies_to(organization)
     ]
-    panels = []
-    for panel in organization_panels:
-        if panel.permission and not request.user.has_perm(panel.permission):
-            continue
-        context = panel.context(request, organization)
-        if context is not None:
-            panels.append({"template": panel.template, "context": context})
+    panels = visible_panels(organization_panels, request, organization)
     children = organization.children.order_by("name")[:50]
     return render(
         request,

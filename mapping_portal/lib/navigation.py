@@ -47,10 +47,13 @@ class Registry:
 
 @dataclass(frozen=True)
 class Panel:
-    """A section on the organization page: a template plus a function giving its context."""
+    """A section on a shared page (the organization page, the home dashboard): a template plus
+    a function giving its context."""
 
     template: str
-    context: object  # callable(request, organization) -> dict | None (None hides the panel)
+    # callable(request, *subject) -> dict | None (None hides the panel); the organization page
+    # passes the organization, the home dashboard nothing.
+    context: object
     permission: str | None = None
     order: int = 100
 
@@ -59,12 +62,34 @@ nav_links = Registry()  # left navigation, shown on every page
 organization_tools = Registry()  # Tools menu on the organization page; url takes the org pk
 connector_links = Registry()  # links on a web connector's page; url takes the connector pk
 organization_panels: list[Panel] = []
+home_panels: list[Panel] = []  # the dashboard after login
+
+
+def _add_panel(panels: list[Panel], panel: Panel) -> None:
+    if panel not in panels:
+        panels.append(panel)
+        panels.sort(key=lambda item: item.order)
 
 
 def add_organization_panel(panel: Panel) -> None:
-    if panel not in organization_panels:
-        organization_panels.append(panel)
-        organization_panels.sort(key=lambda item: item.order)
+    _add_panel(organization_panels, panel)
+
+
+def add_home_panel(panel: Panel) -> None:
+    _add_panel(home_panels, panel)
+
+
+def visible_panels(panels: list[Panel], request, *subject) -> list[dict]:
+    """The panels `request.user` may see, each as {"template", "context"}; a panel whose context
+    function answers None is left out."""
+    shown = []
+    for panel in panels:
+        if panel.permission and not request.user.has_perm(panel.permission):
+            continue
+        context = panel.context(request, *subject)
+        if context is not None:
+            shown.append({"template": panel.template, "context": context})
+    return shown
 
 
 def navigation(request) -> dict:
