@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so an oversized body is refused before any other middleware reads it.
+    "mapping_portal.lib.body_limit.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -143,9 +145,12 @@ if SITE_URL.startswith("https://"):
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# QBWC posts at most 10 MB; the SOAP view checks its own cap, forms keep Django's default.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies are capped per route before they are read (mapping_portal/lib/body_limit.py):
+# log-in forms 64 KiB, the CSV import its file cap plus 64 KiB, /qbwc/ QBWC_MAX_BODY_BYTES (QBWC
+# posts at most 10 MB), every other form REQUEST_MAX_BODY_BYTES.
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024, minimum=64 * 1024)
 QBWC_MAX_BODY_BYTES = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = QBWC_MAX_BODY_BYTES
 
 LOGGING = {
     "version": 1,
