@@ -61,6 +61,7 @@ MIDDLEWARE = [
     # First, so an oversized body is refused before any other middleware reads it.
     "mapping_portal.lib.body_limit.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "mapping_portal.lib.content_security_policy.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -161,10 +162,30 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Everything from the portal itself; nothing inline, no eval (mapping_portal/lib/
+# content_security_policy.py). data: images are Pico's CSS icons and the empty favicon.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 if SITE_URL.startswith("https://"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Browsers that reached the portal over https refuse plain http to it for this long.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 # Request bodies are capped per route before they are read (mapping_portal/lib/body_limit.py):
 # log-in forms 64 KiB, the CSV import its file cap plus 64 KiB, /qbwc/ QBWC_MAX_BODY_BYTES (QBWC
