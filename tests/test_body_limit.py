@@ -47,6 +47,19 @@ def post_unread(client, path, length):
     )
 
 
+def post_chunked(path, body):
+    """A POST without Content-Length, as a server hands on a chunked upload."""
+    return Client().generic(
+        "POST",
+        path,
+        b"",
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": body},
+    )
+
+
 @pytest.fixture
 def csrf_client():
     client = Client(enforce_csrf_checks=True)
@@ -116,15 +129,7 @@ def test_qbwc_body_over_its_limit_is_refused_unread(db, settings):
 
 def test_chunked_body_over_the_limit_is_refused_after_reading_just_past_it(db):
     body = ChunkedBody(b"username=a&password=" + b"x" * (10 * LOGIN_MAX_BODY_BYTES))
-    response = Client().generic(
-        "POST",
-        "/login/",
-        b"",
-        CONTENT_TYPE="application/x-www-form-urlencoded",
-        CONTENT_LENGTH="",
-        HTTP_TRANSFER_ENCODING="chunked",
-        **{"wsgi.input": body},
-    )
+    response = post_chunked("/login/", body)
     assert response.status_code == 413
     assert body.consumed == LOGIN_MAX_BODY_BYTES + 1
 
@@ -132,13 +137,5 @@ def test_chunked_body_over_the_limit_is_refused_after_reading_just_past_it(db):
 def test_chunked_body_within_the_limit_is_read_whole(db):
     make_user("alice")
     body = ChunkedBody(b"username=alice&password=pw-for-tests-1")
-    response = Client().generic(
-        "POST",
-        "/login/",
-        b"",
-        CONTENT_TYPE="application/x-www-form-urlencoded",
-        CONTENT_LENGTH="",
-        HTTP_TRANSFER_ENCODING="chunked",
-        **{"wsgi.input": body},
-    )
+    response = post_chunked("/login/", body)
     assert response.status_code == 302
