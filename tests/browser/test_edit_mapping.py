@@ -57,3 +57,18 @@ def test_edit_then_map_another_without_a_reload(page, live_server, setup):
     assert dict(
         OrganizationConnectorMapping.objects.values_list("organization__name", "connector__name")
     ) == {"Acme Corporation": "Fourth file", "Globex": "Second file"}
+
+
+def test_change_web_connector_from_the_organization_page(page, live_server, setup):
+    log_in(page, live_server, "browserqb")
+    mapping = setup["mapping"]
+    page.goto(f"{live_server.url}/organizations/{mapping.organization_id}/")
+    panel = page.locator("#connector-panel")
+    panel.get_by_role("button", name="Change web connector").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_be_visible()
+    dialog.locator("select[name=connector]").select_option(label="Fourth file")
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    expect(page.locator("#connector-panel")).to_contain_text("Fourth file")
+    assert page.locator("#modal").count() == 1
