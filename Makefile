@@ -3,6 +3,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# make demo PORT=8123 serves the demo (and points its .qwc files) at another port.
+PORT ?= 8000
+DEMO_URL := http://127.0.0.1:$(PORT)
+# Skip reasons are printed by default, so a skipped test always says why.
+PYTEST_ARGS ?= -ra
 
 .PHONY: demo test install lint bench chromium
 
@@ -17,13 +22,15 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# Runs the portal with demo data on http://127.0.0.1:8000 (SQLite under var/, tasks in process).
+# Runs the portal with demo data on http://127.0.0.1:$(PORT) (SQLite under var/, tasks in
+# process). SITE_URL follows PORT, so the .qwc files and connector pages name the right port.
 demo: $(STAMP)
-	DEBUG=true $(PY) manage.py migrate --noinput
-	DEBUG=true $(PY) manage.py seed_demo
+	@$(PY) scripts/port_free.py 127.0.0.1 $(PORT)
+	DEBUG=true SITE_URL=$(DEMO_URL) $(PY) manage.py migrate --noinput
+	DEBUG=true SITE_URL=$(DEMO_URL) $(PY) manage.py seed_demo
 	@echo ""
-	@echo "Mapping Portal: http://127.0.0.1:8000  (log in with the demo admin printed above)"
-	DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Mapping Portal: $(DEMO_URL)  (log in with the demo admin printed above)"
+	DEBUG=true SITE_URL=$(DEMO_URL) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 chromium:
 	@sh scripts/ensure-chromium

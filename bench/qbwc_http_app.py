@@ -36,6 +36,7 @@ from spyne import Application, Integer32, ServiceBase, Unicode, rpc  # noqa: E40
 from spyne.protocol.soap import Soap11  # noqa: E402
 from spyne.server.django import DjangoView  # noqa: E402
 
+from mapping_portal.lib.body_limit import max_body_bytes  # noqa: E402
 from qbwc_soap.views import soap  # noqa: E402
 
 TNS = "http://developer.intuit.com/"
@@ -78,16 +79,8 @@ def bare_view(service):
             [service], tns=TNS, in_protocol=Soap11(validator="lxml"), out_protocol=Soap11()
         )
     )
-    limit = getattr(settings, "QBWC_MAX_BODY_BYTES", 10 * 1024 * 1024)
-
-    @csrf_exempt
-    def view(request):
-        # The endpoint's own checks before spyne (qbwc_soap.views.soap), so the path is the same.
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit or len(request.body) > limit:
-            raise AssertionError("too large")
-        return spyne_view(request)
-
-    return view
+    # The endpoint's body limit (qbwc_soap.views.soap), so the path is the same.
+    return max_body_bytes(lambda: settings.QBWC_MAX_BODY_BYTES)(csrf_exempt(spyne_view))
 
 
 echo_view = bare_view(Echo)

@@ -5,7 +5,7 @@ from organizations.models import Organization
 from organizations.terms import current_term
 
 from .models import OrganizationConnectorMapping, WebConnector
-from .services import validate_mapping
+from .services import ANY, validate_mapping
 
 
 class WebConnectorForm(forms.ModelForm):
@@ -51,6 +51,8 @@ class MappingForm(forms.Form):
         label="QuickBooks Web Connector",
         error_messages={"required": "Choose a QuickBooks Web Connector."},
     )
+    # The connector the Edit dialog was rendered with, so a save from a stale dialog is refused.
+    expected_connector = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, mapping: OrganizationConnectorMapping | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,6 +69,14 @@ class MappingForm(forms.Form):
             self.fields["organization"].disabled = True
             self.initial.setdefault("organization", mapping.organization_id)
             self.initial.setdefault("connector", mapping.connector_id)
+            self.initial.setdefault("expected_connector", mapping.connector_id)
+
+    def expected(self):
+        """The connector the dialog showed, for the service's check (ANY when not posted, so a
+        client that predates the field still saves)."""
+        if "expected_connector" not in self.data:
+            return ANY
+        return self.cleaned_data.get("expected_connector")
 
     def clean(self):
         cleaned = super().clean()

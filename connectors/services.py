@@ -10,6 +10,17 @@ from organizations.terms import current_term
 
 from .models import MappingChange, OrganizationConnectorMapping, WebConnector
 
+ANY = object()  # `expected_connector=ANY`: apply whatever the organization goes to now
+
+
+class MappingConflict(ValidationError):
+    """Someone else changed the organization's mapping since the caller's dialog was rendered.
+    `current` is the connector it is mapped to now (None: unmapped, so the default)."""
+
+    def __init__(self, message, current):
+        super().__init__(message, code="conflict")
+        self.current = current
+
 
 def connector_for(org: Organization) -> WebConnector | None:
     """The connector an organization is sent to: its mapped connector, else the default
@@ -79,10 +90,41 @@ def _label(connector):
     return f"{connector.name} (default)" if connector.is_default else connector.name
 
 
+def _check_expected(org, mapping, expected_connector) -> None:
+    """Optimistic concurrency: refuse when the organization's mapping is no longer the one the
+    caller's page showed (`expected_connector`: a connector, its primary key, or None for
+    unmapped)."""
+    if expected_connector is ANY:
+        return
+    current = mapping.connector if mapping else None
+    expected_pk = getattr(expected_connector, "pk", expected_connector)
+    if expected_pk == (current.pk if current else None):
+        return
+    if current is None:
+        default = WebConnector.objects.default()
+        now = "now goes to the default web connector" + (f" ({default.name})" if default else "")
+    else:
+        now = f"is now mapped to {current.name}"
+    raise MappingConflict(
+        f"{org.name} was changed by someone else while you were editing: it {now}. "
+        "Nothing was saved; review it and try again.",
+        current,
+    )
+
+
 @transaction.atomic
-def map_organization(org: Organization, connector: WebConnector, user=None, *, create_only=False):
+def map_organization(
+    org: Organization,
+    connector: WebConnector,
+    user=None,
+    *,
+    create_only=False,
+    expected_connector=ANY,
+):
     """Send `org` to `connector` (a non-default, active connector). With create_only, refuse an
-    organization that already has a mapping (the dialog offers to edit it instead)."""
+    organization that already has a mapping (the dialog offers to edit it instead). With
+    expected_connector (the connector the caller's page showed, None for unmapped), a
+    MappingConflict when the mapping has changed since."""
     org = Organization.objects.select_for_update().get(pk=org.pk)
     validate_mapping(org, connector)
     mapping = (
@@ -91,6 +133,7 @@ def map_organization(org: Organization, connector: WebConnector, user=None, *, c
         .filter(organization=org)
         .first()
     )
+    _check_expected(org, mapping, expected_connector)
     if mapping is not None and create_only:
         raise ValidationError(
             {
@@ -112,14 +155,19 @@ def map_organization(org: Organization, connector: WebConnector, user=None, *, c
 
 
 @transaction.atomic
-def unmap_organization(org: Organization, user=None, *, reason: str = "") -> bool:
-    """Send `org` back to the default connector. Returns False when it had no mapping."""
+def unmap_organization(
+    org: Organization, user=None, *, reason: str = "", expected_connector=ANY
+) -> bool:
+    """Send `org` back to the default connector. Returns False when it had no mapping. With
+    expected_connector, a MappingConflict when the mapping is no longer to that connector."""
+    org = Organization.objects.select_for_update().get(pk=org.pk)
     mapping = (
         OrganizationConnectorMapping.objects.select_for_update()
         .select_related("connector")
         .filter(organization_id=org.pk)
         .first()
     )
+    _check_expected(org, mapping, expected_connector)
     if mapping is None:
         return False
     old = mapping.connector

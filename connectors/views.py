@@ -229,6 +229,16 @@ def _mapping_dialog(request, form, mapping=None, status=200):
     return render(request, "connectors/mapping_form_page.html", context, status=status)
 
 
+def _add_errors(form, exc):
+    """A service's refusal, shown on the dialog's fields (or above them)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+
+
 def _saved(request, message):
     messages.success(request, message)
     if request.htmx:
@@ -255,9 +265,7 @@ def mapping_new(request):
                     create_only=True,
                 )
             except ValidationError as exc:
-                for field, errors in exc.error_dict.items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                _add_errors(form, exc)
             else:
                 org = form.cleaned_data["organization"]
                 return _saved(
@@ -282,12 +290,18 @@ def mapping_edit(request, pk):
         if form.is_valid():
             try:
                 services.map_organization(
-                    mapping.organization, form.cleaned_data["connector"], request.user
+                    mapping.organization,
+                    form.cleaned_data["connector"],
+                    request.user,
+                    expected_connector=form.expected(),
                 )
+            except services.MappingConflict as exc:
+                form.add_error(None, exc)
+                # Saving again now is a deliberate choice over the change just shown.
+                form.data = form.data.copy()
+                form.data["expected_connector"] = exc.current.pk if exc.current else ""
             except ValidationError as exc:
-                for field, errors in exc.error_dict.items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                _add_errors(form, exc)
             else:
                 return _saved(
                     request,
@@ -304,7 +318,21 @@ def mapping_remove(request, pk):
     mapping = get_object_or_404(
         OrganizationConnectorMapping.objects.select_related("organization"), pk=pk
     )
-    services.unmap_organization(mapping.organization, request.user)
+    posted = request.POST.get("expected_connector")
+    if posted is None:
+        expected = services.ANY
+    else:
+        expected = int(posted) if posted.isdigit() else None
+    try:
+        services.unmap_organization(mapping.organization, request.user, expected_connector=expected)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        if request.htmx:
+            # The list refreshes (messages included) and shows the mapping as it is now.
+            response = HttpResponse(status=204)
+            trigger_client_event(response, "mappingsChanged")
+            return response
+        return redirect("connectors:mapping_list")
     default = WebConnector.objects.default()
     message = f"{mapping.organization.name} goes to the default web connector"
     message += f" ({default.name}) again." if default else " again."

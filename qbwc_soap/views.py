@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 from spyne.server.django import DjangoServer, DjangoView
 
 from connectors.models import WebConnector
+from mapping_portal.lib.body_limit import max_body_bytes
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 
@@ -34,27 +35,12 @@ def _wsdl_for(request) -> HttpResponse:
     )
 
 
-def _too_large() -> HttpResponse:
-    return HttpResponse(
-        "Request body too large.", status=413, content_type="text/plain; charset=utf-8"
-    )
-
-
+# Bodies over QBWC's own 10 MB post limit are refused (413) before anything reads them.
+@max_body_bytes(lambda: settings.QBWC_MAX_BODY_BYTES)
 @csrf_exempt
 def soap(request):
-    """The QBWC endpoint: GET ?wsdl serves the WSDL, POST a SOAP call. Bodies over QBWC's own
-    10 MB post limit are refused before anything parses them."""
-    limit = getattr(settings, "QBWC_MAX_BODY_BYTES", 10 * 1024 * 1024)
-    if request.method == "POST":
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > limit:
-            return _too_large()
-        if len(request.body) > limit:
-            return _too_large()
-    elif request.method == "GET" and "wsdl" in {key.lower() for key in request.GET}:
+    """The QBWC endpoint: GET ?wsdl serves the WSDL, POST a SOAP call."""
+    if request.method == "GET" and "wsdl" in {key.lower() for key in request.GET}:
         return _wsdl_for(request)
     return _spyne_view(request)
 

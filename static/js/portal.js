@@ -33,6 +33,12 @@
     }
   }, true);
 
+  // <form data-confirm="…">: asks before submitting (the CSP forbids onclick= handlers).
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  }, true);
+
   // Organization picker: a text box that asks the typeahead endpoint, a hidden input that holds
   // the chosen primary key, and a list of options (from the typeahead or the browse panel).
   function pick(container, option) {
@@ -44,6 +50,9 @@
       el.innerHTML = "";
     });
     hidden.dispatchEvent(new Event("change", { bubbles: true }));
+    // What a row or cell form triggers on (hx-trigger="picked"): a plain event name, because
+    // htmx evaluates [filter] expressions with Function(), which the CSP forbids.
+    hidden.dispatchEvent(new Event("picked", { bubbles: true }));
   }
 
   document.addEventListener("click", function (event) {
