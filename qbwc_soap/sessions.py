@@ -106,22 +106,9 @@ def authenticate(username: str | None, password: str | None) -> list[str]:
     return [ticket, connector.company_file or ""]
 
 
-def _session_query(asynchronous_commit=False, lock=True):
+def _session_query(lock=True):
     """SELECT one session and its connector by ticket, locked (FOR UPDATE where the database has
-    it, as select_for_update() does) unless `lock` is false; built once per process.
-
-    With `asynchronous_commit` on PostgreSQL, the same statement also turns synchronous_commit off
-    for the rest of this transaction only (set_config(…, true), evaluated for the session row, so
-    no extra round trip): COMMIT then returns without waiting for the WAL flush. That is safe for
-    sendRequestXML/receiveResponseXML: a crash of PostgreSQL (not of the application: a committed
-    transaction is never rolled back, and readers see it at once) can lose only the last fraction
-    of a second of commits (wal_writer_delay), i.e. the record of the last round trip or two.
-    The database stays consistent, and the protocol recovers what it forgot: organizations whose
-    transfer state was lost are sent again (their fingerprint still differs), an add QuickBooks
-    already performed answers 3100 and is linked by its exact name (query → mod), a stale
-    EditSequence answers 3200 and is re-queried, a deleted ListID answers 3120 and is added; a
-    session whose last writes were lost just carries on or expires like one QBWC abandoned.
-    Nothing is ever marked transferred without QuickBooks' success status."""
+    it, as select_for_update() does) unless `lock` is false; built once per process."""
     session_fields = QbwcSession._meta.concrete_fields
     connector_fields = WebConnector._meta.concrete_fields
     columns = ", ".join(
@@ -135,10 +122,6 @@ def _session_query(asynchronous_commit=False, lock=True):
         f"s.{sql.quote(QbwcSession._meta.get_field('connector').column)} "
         f"WHERE s.{sql.quote(QbwcSession._meta.get_field('ticket').column)} = %s"
     )
-    if asynchronous_commit and connection.vendor == "postgresql":
-        query = query.replace(
-            "SELECT ", "SELECT set_config('synchronous_commit', 'off', true), ", 1
-        )
     if lock and connection.features.has_select_for_update:
         query += " FOR UPDATE"
     return (
@@ -149,31 +132,29 @@ def _session_query(asynchronous_commit=False, lock=True):
     )
 
 
-def _load_session(ticket: str, asynchronous_commit=False, lock=True):
+def _load_session(ticket: str, lock=True):
     """The session for `ticket` with its connector, locked for this call (unless `lock` is
     false): one query, prepared once per connection."""
     query, session_names, connector_names, converters = sql.cached(
-        ("session", asynchronous_commit, lock), lambda: _session_query(asynchronous_commit, lock)
+        ("session", lock), lambda: _session_query(lock)
     )
-    skip = 1 if asynchronous_commit and sql.vendor() == "postgresql" else 0
     rows = sql.fetchall(query, [ticket])
     if not rows:
         return None
-    split = skip + len(session_names) + len(connector_names)
-    values = sql.convert(rows[0][skip:split], converters)
+    values = sql.convert(rows[0], converters)
     middle = len(session_names)
     session = QbwcSession.from_db(connection.alias, session_names, values[:middle])
     session.connector = WebConnector.from_db(connection.alias, connector_names, values[middle:])
     return session
 
 
-def _live_session(ticket: str | None, asynchronous_commit=False, lock=True):
+def _live_session(ticket: str | None, lock=True):
     """The open session for `ticket`, locked for this call (unless `lock` is false); None when
-    unknown or expired (an expired one is marked so on the way). `asynchronous_commit`: see
-    _session_query. `session.seen_before` keeps the last_seen_at it had."""
+    unknown or expired (an expired one is marked so on the way). `session.seen_before` keeps the
+    last_seen_at it had."""
     if not ticket:
         return None
-    session = _load_session(ticket[:64], asynchronous_commit, lock)
+    session = _load_session(ticket[:64], lock)
     if session is None or session.status != QbwcSession.Status.OPEN:
         return None
     if session.is_expired:
@@ -239,7 +220,7 @@ def receive_response(ticket, response, hresult, message) -> int:
             responses = qbxml.parse_response(response or "")
         except qbxml.QbxmlError as exc:
             unreadable = exc
-    session = _live_session(ticket, asynchronous_commit=True)
+    session = _live_session(ticket)
     if session is None:
         return -1
     if failed:
