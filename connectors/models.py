@@ -1,10 +1,11 @@
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
+
+from . import passwords
 
 
 def new_guid() -> str:
@@ -102,10 +103,17 @@ class WebConnector(models.Model):
         return super().delete(*args, **kwargs)
 
     def set_password(self, raw_password: str) -> None:
-        self.password = make_password(raw_password)
+        """Store `raw_password` as a keyed hash (connectors/passwords.py); call save() after."""
+        self.password = passwords.keyed_hash(raw_password)
 
     def check_password(self, raw_password: str) -> bool:
-        return bool(self.password) and check_password(raw_password, self.password)
+        """Whether `raw_password` is this connector's password. A hash from before keyed hashing
+        (or under a retired key) that matches is re-stored under the current key at once."""
+        ok, upgrade = passwords.matches(raw_password, self.password or "")
+        if ok and upgrade and self.pk:
+            self.set_password(raw_password)
+            WebConnector.objects.filter(pk=self.pk).update(password=self.password)
+        return ok
 
 
 class OrganizationConnectorMapping(models.Model):

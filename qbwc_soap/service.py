@@ -9,6 +9,8 @@ from spyne import Application, Array, Integer32, ServiceBase, Unicode, rpc
 from spyne.error import Fault
 from spyne.protocol.soap import Soap11
 
+from mapping_portal.lib.client_address import client_address
+
 from . import sessions
 
 TNS = "http://developer.intuit.com/"
@@ -62,7 +64,8 @@ class QBWebConnectorService(ServiceBase):
 
     @rpc(String, String, _returns=ArrayOfString)
     def authenticate(ctx, strUserName, strPassword):  # noqa: N803, N805
-        return sessions.authenticate(strUserName, strPassword)
+        address = client_address(ctx.transport.req)
+        return sessions.authenticate(strUserName, strPassword, address)
 
     @rpc(String, String, String, String, Int, Int, _returns=String)
     def sendRequestXML(  # noqa: N802, N805

@@ -4,26 +4,20 @@ Every function here takes what QBWC sent and returns what QBWC should get back; 
 service only translates SOAP to these calls.
 """
 
-import hashlib
 import logging
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.hashers import check_password, make_password
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from connectors import passwords
 from connectors.models import WebConnector
 
-from . import qbxml, sql, transfers
+from . import qbxml, sql, throttle, transfers
 from .models import QbwcSession
 
 logger = logging.getLogger(__name__)
-
-# Failed logins allowed per user name inside the window before every attempt is refused.
-THROTTLE_FAILURES = 5
-THROTTLE_WINDOW_SECONDS = 15 * 60
 
 NOT_VALID_USER = "nvu"
 NOTHING_TO_DO = "none"
@@ -32,37 +26,21 @@ UNKNOWN_TICKET_MESSAGE = (
     "starts a new session."
 )
 
-_dummy_hash = None
 # sendRequestXML refreshes a session's last_seen_at only when it is older than this.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# How much of a client-supplied user name a log line shows.
+LOGGED_NAME_CHARS = 64
 
 
-def _throttle_key(username: str) -> str:
-    # Hashed so any string QBWC sends makes a valid, bounded cache key.
-    return "qbwc:auth-failures:" + hashlib.sha256(username.encode()).hexdigest()
-
-
-def _is_throttled(username: str) -> bool:
-    return (cache.get(_throttle_key(username)) or 0) >= THROTTLE_FAILURES
-
-
-def _record_failure(username: str) -> None:
-    key = _throttle_key(username)
-    if cache.add(key, 1, THROTTLE_WINDOW_SECONDS):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, THROTTLE_WINDOW_SECONDS)
+def shown(value: str) -> str:
+    """A client-supplied name as a log line may show it: quoted, at most LOGGED_NAME_CHARS."""
+    return repr(value[:LOGGED_NAME_CHARS]) + ("…" if len(value) > LOGGED_NAME_CHARS else "")
 
 
 def _password_matches(connector, password: str) -> bool:
-    global _dummy_hash
     if connector is None:
-        # Spend the same hashing time for unknown user names, so timing does not reveal them.
-        if _dummy_hash is None:
-            _dummy_hash = make_password(secrets.token_urlsafe(16))
-        check_password(password, _dummy_hash)
+        # The same keyed-hash work for unknown user names, so timing does not reveal them.
+        passwords.spend_like_a_check(password)
         return False
     return connector.check_password(password)
 
@@ -71,21 +49,25 @@ def new_ticket() -> str:
     return secrets.token_urlsafe(32)  # 256 random bits
 
 
-def authenticate(username: str | None, password: str | None) -> list[str]:
+def authenticate(username: str | None, password: str | None, address: str = "") -> list[str]:
     """[ticket, status]: status is the company file path (or "") when there is work, "none"
-    when there is nothing to send, "nvu" for a bad or throttled login or an inactive connector."""
+    when there is nothing to send, "nvu" for a bad or throttled login or an inactive connector.
+    `address` is the client's (mapping_portal.lib.client_address): failures are throttled per
+    address and per (address, user name), see throttle.py."""
     username = (username or "")[:150]
     password = password or ""
     ticket = new_ticket()
-    if _is_throttled(username):
-        logger.warning("QBWC login refused for %r: too many failed attempts", username)
+    attempt = throttle.Attempt(address, username)
+    if not attempt.allowed:
+        logger.warning(
+            "QBWC login refused for %s from %s: too many failed attempts", shown(username), address
+        )
         return [ticket, NOT_VALID_USER]
     connector = WebConnector.objects.filter(username=username).first()
     if not _password_matches(connector, password) or not connector.active:
-        _record_failure(username)
-        logger.warning("QBWC login failed for user name %r", username)
+        logger.warning("QBWC login failed for user name %s from %s", shown(username), address)
         return [ticket, NOT_VALID_USER]
-    cache.delete(_throttle_key(username))
+    attempt.succeeded()
     work, followups = transfers.count_work(connector)
     now = timezone.now()
     QbwcSession.objects.create(
