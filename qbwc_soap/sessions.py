@@ -206,7 +206,12 @@ def receive_response(ticket, response, hresult, message) -> int:
     if session is None:
         return -1
     if failed:
-        logger.warning("QuickBooks failed for %s: %s %s", session.connector.name, hresult, message)
+        logger.warning(
+            "QuickBooks failed for %s: %s %s",
+            session.connector.name,
+            shown(hresult or ""),
+            shown(message or ""),
+        )
         return _fail(
             session, f"QuickBooks could not process the request ({hresult or 'no code'}): {message}"
         )
