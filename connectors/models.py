@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
@@ -21,7 +22,16 @@ username_validator = RegexValidator(
 )
 
 
+def same_company_file(a: str, b: str) -> bool:
+    """Whether two company-file paths name the same file: Windows paths, so case-insensitive."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
 class WebConnectorQuerySet(models.QuerySet):
+    def naming_company_file(self, path: str):
+        """Connectors whose company file is `path` (compared case-insensitively)."""
+        return self.filter(company_file__iexact=path.strip())
+
     def default(self):
         """The default connector, or None when no connector exists yet."""
         return self.filter(is_default=True).first()
@@ -41,6 +51,11 @@ class WebConnector(models.Model):
         blank=True,
         help_text=r"Full path, e.g. C:\Users\Public\Documents\Intuit\QuickBooks\Acme.QBW. "
         "Leave blank to use whichever file is open in QuickBooks.",
+    )
+    # A path QuickBooks reported that differs from company_file; nothing is sent until an admin
+    # accepts it (a moved file) or QuickBooks opens the right one.
+    pending_company_file = models.CharField(
+        "reported company file", max_length=500, blank=True, editable=False
     )
     username = models.CharField(
         "QBWC user name", max_length=150, unique=True, validators=[username_validator]
@@ -96,6 +111,18 @@ class WebConnector(models.Model):
                         raise
         super().save(*args, **kwargs)
 
+    def clean(self):
+        # For a connector left blank, the path recorded at first contact counts: it is stored
+        # in company_file, so this check covers it too.
+        if self.company_file:
+            other = (
+                WebConnector.objects.naming_company_file(self.company_file)
+                .exclude(pk=self.pk)
+                .first()
+            )
+            if other is not None:
+                raise ValidationError({"company_file": company_file_taken(other)})
+
     def delete(self, *args, **kwargs):
         from .services import check_connector_deletable
 
@@ -114,6 +141,13 @@ class WebConnector(models.Model):
             self.set_password(raw_password)
             WebConnector.objects.filter(pk=self.pk).update(password=self.password)
         return ok
+
+
+def company_file_taken(other: WebConnector) -> str:
+    return (
+        f"{other.name} already uses this QuickBooks company file. Associate each web connector "
+        "with a different QuickBooks company file."
+    )
 
 
 class OrganizationConnectorMapping(models.Model):

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from connectors import passwords
 from connectors.models import WebConnector
+from connectors.services import check_reported_company_file
 
 from . import qbxml, sql, throttle, transfers
 from .models import QbwcSession
@@ -160,7 +161,9 @@ def send_request(
     what receiveResponseXML needs (transfers.build_request). It writes only what QuickBooks
     reported on a session's first call, and last_seen_at when it is more than
     LAST_SEEN_RESOLUTION old (receiveResponseXML refreshes it on every call anyway), so idle
-    expiry works as before."""
+    expiry works as before. On the first call QBWC reports the open company file: when it is
+    not the connector's, nothing is sent and the session ends with the reason
+    (connectors.services.check_reported_company_file)."""
     session = _live_session(ticket, lock=False)
     if session is None:
         return ""
@@ -174,6 +177,15 @@ def send_request(
         session.qb_product = info.product
         session.qb_version = info.version
         session.qb_company_name = info.company_name
+        problem = check_reported_company_file(session.connector, company_file or "")
+        if problem:
+            # The wrong books: send nothing; QBWC asks getLastError, which says why, and ends.
+            session.status = QbwcSession.Status.ERROR
+            session.last_error = problem
+            session.ended_at = session.last_seen_at
+            sql.update(session, [*transfers.FIRST_CALL_FIELDS, "status", "last_error", "ended_at"])
+            logger.warning("QBWC session for %s refused: wrong company file", session.connector)
+            return ""
         sql.update(session, transfers.FIRST_CALL_FIELDS)
     elif session.seen_before < session.last_seen_at - LAST_SEEN_RESOLUTION:
         sql.update(session, ["last_seen_at"])

@@ -32,7 +32,7 @@ def test_every_intuit_operation(intuit, default_connector):
     assert intuit.clientVersion("2.3.0.215") in ("", None)
     ticket, status, *_ = intuit.authenticate(default_connector.username, CONNECTOR_PASSWORD)
     assert status == default_connector.company_file
-    request = intuit.sendRequestXML(ticket, "", r"C:\QuickBooks\Company.QBW", "US", 13, 0)
+    request = intuit.sendRequestXML(ticket, "", default_connector.company_file, "US", 13, 0)
     assert "<CustomerAddRq" in request
     assert intuit.receiveResponseXML(ticket, None, "0x80040400", "parse error") < 0
     assert "0x80040400" in intuit.getLastError(ticket)
@@ -230,3 +230,14 @@ def test_the_soap_action_header_qbwc_sends_is_accepted(live_server, db):
     )
     assert response.status_code == 200
     assert b"sendRequestXMLResult" in response.content
+
+
+def test_wrong_company_file_over_http(intuit, default_connector):
+    OrganizationFactory.create_batch(25)
+    ticket, status = intuit.authenticate(default_connector.username, CONNECTOR_PASSWORD)
+    wrong = r"C:\QuickBooks\Somebody else.QBW"
+    assert intuit.sendRequestXML(ticket, "", wrong, "US", 13, 0) in ("", None)
+    message = intuit.getLastError(ticket)
+    assert wrong in message and default_connector.company_file in message
+    assert intuit.closeConnection(ticket)
+    assert not QbwcSession.objects.get(ticket=ticket).added

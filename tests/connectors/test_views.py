@@ -12,6 +12,8 @@ from tests.permission_matrix import check
 
 pytestmark = pytest.mark.django_db
 
+MOVED_FILE = r"C:\Moved\Second company.QBW"
+
 
 @pytest.fixture
 def mapping(other_connector):
@@ -19,8 +21,10 @@ def mapping(other_connector):
 
 
 def urls(default_connector, other_connector, mapping):
-    """Every URL of the QuickBooks Extension pages: (method, url, status when permitted)."""
+    """Every URL of the QuickBooks Extension pages: (method, url, status when permitted). The
+    other connector gets a reported company file waiting to be accepted."""
     d, o = default_connector.pk, other_connector.pk
+    WebConnector.objects.filter(pk=o).update(pending_company_file=MOVED_FILE)
     return [
         ("get", reverse("connectors:list"), 200),
         ("get", reverse("connectors:add"), 200),
@@ -30,6 +34,8 @@ def urls(default_connector, other_connector, mapping):
         ("get", reverse("connectors:make_default", args=[o]), 200),
         ("get", reverse("connectors:delete", args=[o]), 200),
         ("post", reverse("connectors:reset_password", args=[o]), 200),
+        ("get", reverse("connectors:accept_company_file", args=[o]), 200),
+        ("post", reverse("connectors:accept_company_file", args=[o]), 302),
         ("get", reverse("connectors:mapping_list"), 200),
         ("get", reverse("connectors:mapping_new"), 200),
         ("get", reverse("connectors:mapping_edit", args=[mapping.pk]), 200),
@@ -390,3 +396,69 @@ def test_new_mapping_dialog_can_start_with_the_organization_chosen(qb_client, ot
     )
     body = response.content.decode()
     assert 'value="Preselected Ltd"' in body and f'value="{org.pk}"' in body
+
+
+def test_two_connectors_may_not_name_the_same_company_file(qb_client, default_connector):
+    response = qb_client.post(
+        reverse("connectors:add"),
+        {
+            "name": "Books",
+            "username": "books",
+            "run_every_minutes": 30,
+            "qbxml_version": "13.0",
+            "active": "on",
+            "company_file": default_connector.company_file.upper(),
+        },
+    )
+    assert response.status_code == 200
+    assert "different QuickBooks company file" in response.content.decode()
+    assert not WebConnector.objects.filter(username="books").exists()
+
+
+def test_connector_page_offers_the_reported_company_file(qb_client, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    response = qb_client.get(reverse("connectors:detail", args=[other_connector.pk]))
+    content = response.content.decode()
+    assert MOVED_FILE in content
+    assert reverse("connectors:accept_company_file", args=[other_connector.pk]) in content
+
+
+def test_accept_company_file_confirmation_says_what_it_does(qb_client, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    response = qb_client.get(reverse("connectors:accept_company_file", args=[other_connector.pk]))
+    content = response.content.decode()
+    assert MOVED_FILE in content and other_connector.company_file in content
+    assert "moved or renamed" in content
+    other_connector.refresh_from_db()
+    assert other_connector.pending_company_file == MOVED_FILE  # a GET changes nothing
+
+
+def test_accepting_the_reported_company_file_makes_it_the_connectors(qb_client, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    response = qb_client.post(reverse("connectors:accept_company_file", args=[other_connector.pk]))
+    assert response.status_code == 302
+    other_connector.refresh_from_db()
+    assert (other_connector.company_file, other_connector.pending_company_file) == (MOVED_FILE, "")
+
+
+def test_accepting_a_company_file_another_connector_uses_is_refused(
+    qb_client, default_connector, other_connector
+):
+    taken = default_connector.company_file
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=taken)
+    response = qb_client.post(
+        reverse("connectors:accept_company_file", args=[other_connector.pk]), follow=True
+    )
+    assert "different QuickBooks company file" in response.content.decode()
+    other_connector.refresh_from_db()
+    assert other_connector.company_file != taken
+
+
+def test_accepting_a_company_file_requires_a_csrf_token(qb_admin, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(qb_admin)
+    response = client.post(reverse("connectors:accept_company_file", args=[other_connector.pk]))
+    assert response.status_code == 403
+    other_connector.refresh_from_db()
+    assert other_connector.company_file != MOVED_FILE
