@@ -99,18 +99,23 @@ def test_interleaved_sessions_over_http(intuit, default_connector, other_connect
     )
 
 
-def test_real_captured_receive_response_envelope_is_accepted(live_server, default_connector):
-    # QBWC's own bytes: entity-escaped qbXML, <hresult /> and <message /> empty.
-    body = (WSDL.parent / "samples" / "invoice_add_rs_in_receiveResponseXML_soap.xml").read_bytes()
-    response = requests.post(
+def post_as_qbwc(live_server, body: bytes, method: str):
+    """A SOAP call over HTTP with the headers QBWC sends (its SOAPAction quoted)."""
+    return requests.post(
         live_server.url + "/qbwc/",
         data=body,
         headers={
             "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": '"http://developer.intuit.com/receiveResponseXML"',
+            "SOAPAction": f'"http://developer.intuit.com/{method}"',
         },
         timeout=30,
     )
+
+
+def test_real_captured_receive_response_envelope_is_accepted(live_server, default_connector):
+    # QBWC's own bytes: entity-escaped qbXML, <hresult /> and <message /> empty.
+    body = (WSDL.parent / "samples" / "invoice_add_rs_in_receiveResponseXML_soap.xml").read_bytes()
+    response = post_as_qbwc(live_server, body, "receiveResponseXML")
     assert response.status_code == 200
     # an unknown ticket ends politely with a negative number, never a fault
     result = etree.fromstring(response.content).find(
@@ -219,15 +224,7 @@ def test_zeep_built_from_the_served_wsdl_authenticates(ours, default_connector, 
 
 def test_the_soap_action_header_qbwc_sends_is_accepted(live_server, db):
     body = envelope("sendRequestXML", ticket="unknown", qbXMLMajorVers=13, qbXMLMinorVers=0)
-    response = requests.post(
-        live_server.url + "/qbwc/",
-        data=body,
-        headers={
-            "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": '"http://developer.intuit.com/sendRequestXML"',
-        },
-        timeout=30,
-    )
+    response = post_as_qbwc(live_server, body, "sendRequestXML")
     assert response.status_code == 200
     assert b"sendRequestXMLResult" in response.content
 

@@ -6,7 +6,7 @@ from lxml import etree
 from connectors.models import MappingChange, OrganizationConnectorMapping, WebConnector
 from connectors.services import map_organization
 from organizations.models import OrganizationType, PortalSettings
-from tests.connectors.factories import MappingFactory, WebConnectorFactory
+from tests.connectors.factories import MappingFactory, WebConnectorFactory, connector_form_data
 from tests.organizations.factories import OrganizationFactory
 from tests.permission_matrix import check
 
@@ -83,14 +83,7 @@ def test_forms_require_a_csrf_token(qb_admin, default_connector, other_connector
 def test_adding_a_connector_shows_its_password_once_and_stores_a_hash(qb_client):
     response = qb_client.post(
         reverse("connectors:add"),
-        {
-            "name": "Books",
-            "username": "books",
-            "run_every_minutes": 30,
-            "qbxml_version": "13.0",
-            "active": "on",
-            "company_file": r"C:\QB\Books.QBW",
-        },
+        connector_form_data(),
     )
     assert response.status_code == 200
     raw = response.context["password"]
@@ -401,14 +394,7 @@ def test_new_mapping_dialog_can_start_with_the_organization_chosen(qb_client, ot
 def test_two_connectors_may_not_name_the_same_company_file(qb_client, default_connector):
     response = qb_client.post(
         reverse("connectors:add"),
-        {
-            "name": "Books",
-            "username": "books",
-            "run_every_minutes": 30,
-            "qbxml_version": "13.0",
-            "active": "on",
-            "company_file": default_connector.company_file.upper(),
-        },
+        connector_form_data(company_file=default_connector.company_file.upper()),
     )
     assert response.status_code == 200
     assert "different QuickBooks company file" in response.content.decode()

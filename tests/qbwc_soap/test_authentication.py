@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from connectors.models import WebConnector
-from tests.connectors.factories import CONNECTOR_PASSWORD, WebConnectorFactory
+from tests.connectors.factories import CONNECTOR_PASSWORD, WebConnectorFactory, connector_form_data
 
 from .hashers import PATH as COUNTING_HASHER
 from .hashers import CountingPBKDF2Hasher
@@ -88,14 +88,7 @@ def test_old_hash_is_kept_after_a_wrong_password(legacy_connector):
 def test_password_shown_when_a_connector_is_added_logs_in_over_soap(qb_client, organization):
     response = qb_client.post(
         reverse("connectors:add"),
-        {
-            "name": "Books",
-            "username": "books",
-            "run_every_minutes": 30,
-            "qbxml_version": "13.0",
-            "active": "on",
-            "company_file": "",
-        },
+        connector_form_data(),
     )
     raw = response.context["password"]
     assert qbwc_from(OFFICE).authenticate("books", raw)[1] != "nvu"
