@@ -50,7 +50,8 @@ class WebConnector(models.Model):
         max_length=500,
         blank=True,
         help_text=r"Full path, e.g. C:\Users\Public\Documents\Intuit\QuickBooks\Acme.QBW. "
-        "Leave blank to use whichever file is open in QuickBooks.",
+        "Leave blank to record the file QuickBooks has open when the Web Connector first "
+        "connects.",
     )
     # A path QuickBooks reported that differs from company_file; nothing is sent until an admin
     # accepts it (a moved file) or QuickBooks opens the right one.

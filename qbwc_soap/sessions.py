@@ -27,6 +27,8 @@ UNKNOWN_TICKET_MESSAGE = (
     "starts a new session."
 )
 
+# What QBWC shows in its status column after a session refused for the wrong company file.
+WRONG_COMPANY_FILE_SUMMARY = "Nothing sent: QuickBooks has another company file open."
 # sendRequestXML refreshes a session's last_seen_at only when it is older than this.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # How much of a client-supplied user name a log line shows.
@@ -183,7 +185,9 @@ def send_request(
             session.status = QbwcSession.Status.ERROR
             session.last_error = problem
             session.ended_at = session.last_seen_at
-            sql.update(session, [*transfers.FIRST_CALL_FIELDS, "status", "last_error", "ended_at"])
+            session.summary = WRONG_COMPANY_FILE_SUMMARY
+            written = ["status", "last_error", "ended_at", "summary"]
+            sql.update(session, [*transfers.FIRST_CALL_FIELDS, *written])
             logger.warning("QBWC session for %s refused: wrong company file", session.connector)
             return ""
         sql.update(session, transfers.FIRST_CALL_FIELDS)

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from connectors.models import WebConnector
 from qbwc_soap.models import CustomerTransfer, QbwcSession
+from qbwc_soap.sessions import WRONG_COMPANY_FILE_SUMMARY
 from tests.connectors.factories import CONNECTOR_PASSWORD
 from tests.organizations.factories import OrganizationFactory
 
@@ -32,6 +33,7 @@ def test_wrong_company_file_gets_nothing_and_qbwc_is_told_both_paths(
     session = QbwcSession.objects.get(ticket=ticket)
     assert session.status == QbwcSession.Status.ERROR and session.last_error == message
     assert qbwc.sendRequestXML(ticket, "", default_connector.company_file, "US", 13, 0) == ""
+    assert qbwc.closeConnection(ticket) == WRONG_COMPANY_FILE_SUMMARY
 
 
 def test_wrong_company_file_is_kept_for_an_admin_to_accept(default_connector, qbwc, quickbooks):
