@@ -8,7 +8,14 @@ from .models import MappingChange, OrganizationConnectorMapping, WebConnector
 @admin.register(WebConnector)
 class WebConnectorAdmin(admin.ModelAdmin):
     list_display = ["name", "username", "company_file", "is_default", "active"]
-    readonly_fields = ["is_default", "owner_id", "file_id", "created_at", "updated_at"]
+    readonly_fields = [
+        "pending_company_file",
+        "is_default",
+        "owner_id",
+        "file_id",
+        "created_at",
+        "updated_at",
+    ]
     search_fields = ["name", "username"]
 
     def delete_model(self, request, obj):

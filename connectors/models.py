@@ -1,10 +1,12 @@
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
+
+from . import passwords
 
 
 def new_guid() -> str:
@@ -20,7 +22,16 @@ username_validator = RegexValidator(
 )
 
 
+def same_company_file(a: str, b: str) -> bool:
+    """Whether two company-file paths name the same file: Windows paths, so case-insensitive."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
 class WebConnectorQuerySet(models.QuerySet):
+    def naming_company_file(self, path: str):
+        """Connectors whose company file is `path` (compared case-insensitively)."""
+        return self.filter(company_file__iexact=path.strip())
+
     def default(self):
         """The default connector, or None when no connector exists yet."""
         return self.filter(is_default=True).first()
@@ -39,7 +50,13 @@ class WebConnector(models.Model):
         max_length=500,
         blank=True,
         help_text=r"Full path, e.g. C:\Users\Public\Documents\Intuit\QuickBooks\Acme.QBW. "
-        "Leave blank to use whichever file is open in QuickBooks.",
+        "Leave blank to record the file QuickBooks has open when the Web Connector first "
+        "connects.",
+    )
+    # A path QuickBooks reported that differs from company_file; nothing is sent until an admin
+    # accepts it (a moved file) or QuickBooks opens the right one.
+    pending_company_file = models.CharField(
+        "reported company file", max_length=500, blank=True, editable=False
     )
     username = models.CharField(
         "QBWC user name", max_length=150, unique=True, validators=[username_validator]
@@ -95,6 +112,18 @@ class WebConnector(models.Model):
                         raise
         super().save(*args, **kwargs)
 
+    def clean(self):
+        # For a connector left blank, the path recorded at first contact counts: it is stored
+        # in company_file, so this check covers it too.
+        if self.company_file:
+            other = (
+                WebConnector.objects.naming_company_file(self.company_file)
+                .exclude(pk=self.pk)
+                .first()
+            )
+            if other is not None:
+                raise ValidationError({"company_file": company_file_taken(other)})
+
     def delete(self, *args, **kwargs):
         from .services import check_connector_deletable
 
@@ -102,10 +131,24 @@ class WebConnector(models.Model):
         return super().delete(*args, **kwargs)
 
     def set_password(self, raw_password: str) -> None:
-        self.password = make_password(raw_password)
+        """Store `raw_password` as a keyed hash (connectors/passwords.py); call save() after."""
+        self.password = passwords.keyed_hash(raw_password)
 
     def check_password(self, raw_password: str) -> bool:
-        return bool(self.password) and check_password(raw_password, self.password)
+        """Whether `raw_password` is this connector's password. A hash from before keyed hashing
+        (or under a retired key) that matches is re-stored under the current key at once."""
+        ok, upgrade = passwords.matches(raw_password, self.password or "")
+        if ok and upgrade and self.pk:
+            self.set_password(raw_password)
+            WebConnector.objects.filter(pk=self.pk).update(password=self.password)
+        return ok
+
+
+def company_file_taken(other: WebConnector) -> str:
+    return (
+        f"{other.name} already uses this QuickBooks company file. Associate each web connector "
+        "with a different QuickBooks company file."
+    )
 
 
 class OrganizationConnectorMapping(models.Model):

@@ -8,7 +8,13 @@ from django.db.models import Exists, OuterRef
 from organizations.models import Organization
 from organizations.terms import current_term
 
-from .models import MappingChange, OrganizationConnectorMapping, WebConnector
+from .models import (
+    MappingChange,
+    OrganizationConnectorMapping,
+    WebConnector,
+    company_file_taken,
+    same_company_file,
+)
 
 ANY = object()  # `expected_connector=ANY`: apply whatever the organization goes to now
 
@@ -303,3 +309,54 @@ def reset_connector_password(connector: WebConnector) -> str:
     connector.set_password(raw)
     connector.save(update_fields=["password", "updated_at"])
     return raw
+
+
+def check_reported_company_file(connector: WebConnector, reported: str) -> str:
+    """What QBWC reported as the open company file, checked against `connector`: "" when
+    QuickBooks has the connector's company file open, else why nothing may be sent (naming both
+    paths). A connector left blank records the path at its first contact, unless another
+    connector already names it. A mismatch is kept as the connector's pending path, for an
+    admin to accept when the file was moved (accept_company_file)."""
+    reported = reported.strip()[:500]
+    if not reported:
+        return ""
+    if connector.company_file:
+        if same_company_file(connector.company_file, reported):
+            if connector.pending_company_file:
+                WebConnector.objects.filter(pk=connector.pk).update(pending_company_file="")
+                connector.pending_company_file = ""
+            return ""
+        WebConnector.objects.filter(pk=connector.pk).update(pending_company_file=reported)
+        connector.pending_company_file = reported
+        return (
+            f"QuickBooks has the company file {reported} open, but web connector "
+            f"{connector.name} sends to {connector.company_file}. Nothing was sent. Open "
+            f"{connector.company_file} in QuickBooks, or, if the company file was moved, accept "
+            "the new path on the web connector's page in the portal."
+        )
+    other = WebConnector.objects.naming_company_file(reported).exclude(pk=connector.pk).first()
+    if other is not None:
+        return (
+            f"QuickBooks has the company file {reported} open, which web connector {other.name} "
+            f"already uses; web connector {connector.name} sent nothing. Associate each web "
+            "connector with a different QuickBooks company file."
+        )
+    WebConnector.objects.filter(pk=connector.pk, company_file="").update(company_file=reported)
+    connector.company_file = reported
+    return ""
+
+
+@transaction.atomic
+def accept_company_file(connector: WebConnector) -> str:
+    """Make the company file QuickBooks last reported (the pending path) the connector's own: a
+    company file that was moved or renamed. Returns the accepted path."""
+    connector = WebConnector.objects.select_for_update().get(pk=connector.pk)
+    path = connector.pending_company_file
+    if not path:
+        raise ValidationError(f"QuickBooks has not reported another company file for {connector}.")
+    other = WebConnector.objects.naming_company_file(path).exclude(pk=connector.pk).first()
+    if other is not None:
+        raise ValidationError(company_file_taken(other))
+    connector.company_file, connector.pending_company_file = path, ""
+    connector.save(update_fields=["company_file", "pending_company_file", "updated_at"])
+    return path

@@ -11,6 +11,11 @@ urlpatterns = [
     path("connectors/<int:pk>/password/", views.connector_reset_password, name="reset_password"),
     path("connectors/<int:pk>/qwc/", views.connector_qwc, name="qwc"),
     path("connectors/<int:pk>/make-default/", views.connector_make_default, name="make_default"),
+    path(
+        "connectors/<int:pk>/accept-company-file/",
+        views.connector_accept_company_file,
+        name="accept_company_file",
+    ),
     path("connectors/<int:pk>/delete/", views.connector_delete, name="delete"),
     path("mappings/", views.mapping_list, name="mapping_list"),
     path("mappings/export/", views.mapping_export, name="mapping_export"),

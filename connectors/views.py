@@ -151,6 +151,25 @@ def connector_make_default(request, pk):
 
 @permission_required(PERM)
 @require_http_methods(["GET", "POST"])
+def connector_accept_company_file(request, pk):
+    """GET: what accepting the company file QuickBooks reported would do; POST: accept it."""
+    connector = get_object_or_404(WebConnector, pk=pk)
+    if not connector.pending_company_file:
+        messages.info(request, f"QuickBooks has not reported another company file for {connector}.")
+        return redirect("connectors:detail", pk=connector.pk)
+    if request.method == "POST":
+        try:
+            path = services.accept_company_file(connector)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("connectors:detail", pk=connector.pk)
+        messages.success(request, f"{connector.name} now sends to {path}.")
+        return redirect("connectors:detail", pk=connector.pk)
+    return render(request, "connectors/accept_company_file.html", {"connector": connector})
+
+
+@permission_required(PERM)
+@require_http_methods(["GET", "POST"])
 def connector_delete(request, pk):
     connector = get_object_or_404(WebConnector, pk=pk)
     try:

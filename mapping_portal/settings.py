@@ -194,6 +194,16 @@ if SITE_URL.startswith("https://"):
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 1024 * 1024, minimum=64 * 1024)
 QBWC_MAX_BODY_BYTES = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = QBWC_MAX_BODY_BYTES
+# Failed QBWC logins allowed per client address, and per (address, user name), inside the window
+# before that address (or that name from it) is answered "nvu" without checking the password.
+QBWC_AUTH_FAILURES_PER_ADDRESS = env_int("QBWC_AUTH_FAILURES_PER_ADDRESS", 20, minimum=1)
+QBWC_AUTH_FAILURES_PER_USER_ADDRESS = env_int("QBWC_AUTH_FAILURES_PER_USER_ADDRESS", 5, minimum=1)
+QBWC_AUTH_FAILURE_WINDOW_SECONDS = env_int(
+    "QBWC_AUTH_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1, maximum=7 * 24 * 3600
+)
+# The key connector passwords are hashed under (HMAC-SHA-256). Empty: derived from SECRET_KEY
+# (rotate with SECRET_KEY_FALLBACKS). Set it to keep connector passwords across a SECRET_KEY change.
+QBWC_PASSWORD_KEY = env_str("QBWC_PASSWORD_KEY", "")
 
 LOGGING = {
     "version": 1,

@@ -4,14 +4,24 @@ Each operation only translates SOAP to `sessions`; the protocol and its return v
 PROTOCOL.md §2–3.
 """
 
+import logging
+
 import spyne.const
+from lxml import etree
+from lxml.etree import XMLParser
 from spyne import Application, Array, Integer32, ServiceBase, Unicode, rpc
-from spyne.error import Fault
+from spyne.const.http import HTTP_405
+from spyne.error import Fault, RequestNotAllowed
 from spyne.protocol.soap import Soap11
+from spyne.server.http import HttpTransportContext
+
+from mapping_portal.lib.client_address import client_address
 
 from . import sessions
+from .logs import bounded
 
 TNS = "http://developer.intuit.com/"
+logger = logging.getLogger(__name__)
 
 # spyne forces a full gc.collect() after a request at most once a second, to release MTOM file
 # handles we never use; in a large Django process each one costs ~100 ms of a QBWC round trip.
@@ -27,10 +37,25 @@ ArrayOfString = Array(Unicode(nillable=True), type_name="ArrayOfString").customi
 
 
 class HardenedSoap11(Soap11):
-    """SOAP 1.1 that refuses any document carrying a DOCTYPE: QBWC never sends one, and a DTD is
-    how entity-expansion and external-entity attacks arrive."""
+    """SOAP 1.1 as QBWC speaks it, and nothing more an attacker could use:
+
+    - no DOCTYPE (QBWC never sends one; a DTD is how entity-expansion and external-entity
+      attacks arrive);
+    - no multi-reference encoding (`href`/`id`): QBWC never sends it, and spyne resolves it
+      recursively, so a reference cycle would exhaust the stack;
+    - a malformed document is a clean Fault, parsed here rather than by spyne, which logs the
+      whole body (a password in a truncated `authenticate`) on a syntax error.
+    """
 
     def create_in_document(self, ctx, charset=None):
+        if isinstance(ctx.transport, HttpTransportContext):
+            # SOAP over HTTP is a POST with a content type (as spyne's own check).
+            content_type = ctx.transport.get_request_content_type()
+            if content_type is None or ctx.transport.get_request_method() != "POST":
+                ctx.transport.resp_code = HTTP_405
+                raise RequestNotAllowed(
+                    "You must issue a POST request with the Content-Type header properly set."
+                )
         raw = b"".join(
             chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in ctx.in_string
         )
@@ -38,16 +63,41 @@ class HardenedSoap11(Soap11):
         if b"<!DOCTYPE" in raw.upper():
             raise Fault("Client.DTDForbidden", "DOCTYPE declarations are not allowed.")
         ctx.in_string = [raw]
-        super().create_in_document(ctx, charset)
-        root = ctx.in_document[0]
+        root, xmlids = _parse(raw, XMLParser(**self.parser_kwargs), charset)
         docinfo = root.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
             raise Fault("Client.DTDForbidden", "DOCTYPE declarations are not allowed.")
+        if _has_references(root):
+            raise Fault(
+                "Client.MultiRefForbidden",
+                "SOAP multi-reference encoding (href or id attributes) is not accepted.",
+            )
         # Intuit's WSDL gives serverVersion no parameters, but some QBWC builds send strVersion;
         # it carries nothing we use, so drop it rather than fail schema validation.
         for call in root.iter(f"{{{TNS}}}serverVersion"):
             for child in list(call):
                 call.remove(child)
+        ctx.in_document = (root, xmlids)
+
+
+_has_references = etree.XPath("boolean(//*[@href or @id])")
+
+
+def _parse(raw: bytes, parser, charset):
+    """(root, ids) as spyne's parser gives them; a syntax error is a Fault that quotes only
+    lxml's bounded description (line and column), never the document."""
+    try:
+        text = raw.decode(charset) if charset else raw
+    except (LookupError, UnicodeDecodeError):
+        raise Fault("Client.XMLSyntaxError", f"The body is not valid {charset[:40]}.") from None
+    try:
+        try:
+            return etree.XMLID(text, parser)
+        except ValueError:  # a str with an encoding declaration: lxml wants the bytes
+            return etree.XMLID(raw, parser)
+    except etree.XMLSyntaxError as exc:
+        logger.warning("QBWC request is not well-formed XML: %s", bounded(str(exc), 200))
+        raise Fault("Client.XMLSyntaxError", bounded(str(exc), 200)) from None
 
 
 class QBWebConnectorService(ServiceBase):
@@ -62,7 +112,8 @@ class QBWebConnectorService(ServiceBase):
 
     @rpc(String, String, _returns=ArrayOfString)
     def authenticate(ctx, strUserName, strPassword):  # noqa: N803, N805
-        return sessions.authenticate(strUserName, strPassword)
+        address = client_address(ctx.transport.req)
+        return sessions.authenticate(strUserName, strPassword, address)
 
     @rpc(String, String, String, String, Int, Int, _returns=String)
     def sendRequestXML(  # noqa: N802, N805

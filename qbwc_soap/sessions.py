@@ -4,26 +4,21 @@ Every function here takes what QBWC sent and returns what QBWC should get back; 
 service only translates SOAP to these calls.
 """
 
-import hashlib
 import logging
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.hashers import check_password, make_password
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from connectors import passwords
 from connectors.models import WebConnector
+from connectors.services import check_reported_company_file
 
-from . import qbxml, sql, transfers
+from . import qbxml, sql, throttle, transfers
 from .models import QbwcSession
 
 logger = logging.getLogger(__name__)
-
-# Failed logins allowed per user name inside the window before every attempt is refused.
-THROTTLE_FAILURES = 5
-THROTTLE_WINDOW_SECONDS = 15 * 60
 
 NOT_VALID_USER = "nvu"
 NOTHING_TO_DO = "none"
@@ -32,37 +27,23 @@ UNKNOWN_TICKET_MESSAGE = (
     "starts a new session."
 )
 
-_dummy_hash = None
+# What QBWC shows in its status column after a session refused for the wrong company file.
+WRONG_COMPANY_FILE_SUMMARY = "Nothing sent: QuickBooks has another company file open."
 # sendRequestXML refreshes a session's last_seen_at only when it is older than this.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# How much of a client-supplied user name a log line shows.
+LOGGED_NAME_CHARS = 64
 
 
-def _throttle_key(username: str) -> str:
-    # Hashed so any string QBWC sends makes a valid, bounded cache key.
-    return "qbwc:auth-failures:" + hashlib.sha256(username.encode()).hexdigest()
-
-
-def _is_throttled(username: str) -> bool:
-    return (cache.get(_throttle_key(username)) or 0) >= THROTTLE_FAILURES
-
-
-def _record_failure(username: str) -> None:
-    key = _throttle_key(username)
-    if cache.add(key, 1, THROTTLE_WINDOW_SECONDS):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, THROTTLE_WINDOW_SECONDS)
+def shown(value: str) -> str:
+    """A client-supplied name as a log line may show it: quoted, at most LOGGED_NAME_CHARS."""
+    return repr(value[:LOGGED_NAME_CHARS]) + ("…" if len(value) > LOGGED_NAME_CHARS else "")
 
 
 def _password_matches(connector, password: str) -> bool:
-    global _dummy_hash
     if connector is None:
-        # Spend the same hashing time for unknown user names, so timing does not reveal them.
-        if _dummy_hash is None:
-            _dummy_hash = make_password(secrets.token_urlsafe(16))
-        check_password(password, _dummy_hash)
+        # The same keyed-hash work for unknown user names, so timing does not reveal them.
+        passwords.spend_like_a_check(password)
         return False
     return connector.check_password(password)
 
@@ -71,21 +52,25 @@ def new_ticket() -> str:
     return secrets.token_urlsafe(32)  # 256 random bits
 
 
-def authenticate(username: str | None, password: str | None) -> list[str]:
+def authenticate(username: str | None, password: str | None, address: str = "") -> list[str]:
     """[ticket, status]: status is the company file path (or "") when there is work, "none"
-    when there is nothing to send, "nvu" for a bad or throttled login or an inactive connector."""
+    when there is nothing to send, "nvu" for a bad or throttled login or an inactive connector.
+    `address` is the client's (mapping_portal.lib.client_address): failures are throttled per
+    address and per (address, user name), see throttle.py."""
     username = (username or "")[:150]
     password = password or ""
     ticket = new_ticket()
-    if _is_throttled(username):
-        logger.warning("QBWC login refused for %r: too many failed attempts", username)
+    attempt = throttle.Attempt(address, username)
+    if not attempt.allowed:
+        logger.warning(
+            "QBWC login refused for %s from %s: too many failed attempts", shown(username), address
+        )
         return [ticket, NOT_VALID_USER]
     connector = WebConnector.objects.filter(username=username).first()
     if not _password_matches(connector, password) or not connector.active:
-        _record_failure(username)
-        logger.warning("QBWC login failed for user name %r", username)
+        logger.warning("QBWC login failed for user name %s from %s", shown(username), address)
         return [ticket, NOT_VALID_USER]
-    cache.delete(_throttle_key(username))
+    attempt.succeeded()
     work, followups = transfers.count_work(connector)
     now = timezone.now()
     QbwcSession.objects.create(
@@ -106,22 +91,9 @@ def authenticate(username: str | None, password: str | None) -> list[str]:
     return [ticket, connector.company_file or ""]
 
 
-def _session_query(asynchronous_commit=False, lock=True):
+def _session_query(lock=True):
     """SELECT one session and its connector by ticket, locked (FOR UPDATE where the database has
-    it, as select_for_update() does) unless `lock` is false; built once per process.
-
-    With `asynchronous_commit` on PostgreSQL, the same statement also turns synchronous_commit off
-    for the rest of this transaction only (set_config(…, true), evaluated for the session row, so
-    no extra round trip): COMMIT then returns without waiting for the WAL flush. That is safe for
-    sendRequestXML/receiveResponseXML: a crash of PostgreSQL (not of the application: a committed
-    transaction is never rolled back, and readers see it at once) can lose only the last fraction
-    of a second of commits (wal_writer_delay), i.e. the record of the last round trip or two.
-    The database stays consistent, and the protocol recovers what it forgot: organizations whose
-    transfer state was lost are sent again (their fingerprint still differs), an add QuickBooks
-    already performed answers 3100 and is linked by its exact name (query → mod), a stale
-    EditSequence answers 3200 and is re-queried, a deleted ListID answers 3120 and is added; a
-    session whose last writes were lost just carries on or expires like one QBWC abandoned.
-    Nothing is ever marked transferred without QuickBooks' success status."""
+    it, as select_for_update() does) unless `lock` is false; built once per process."""
     session_fields = QbwcSession._meta.concrete_fields
     connector_fields = WebConnector._meta.concrete_fields
     columns = ", ".join(
@@ -135,10 +107,6 @@ def _session_query(asynchronous_commit=False, lock=True):
         f"s.{sql.quote(QbwcSession._meta.get_field('connector').column)} "
         f"WHERE s.{sql.quote(QbwcSession._meta.get_field('ticket').column)} = %s"
     )
-    if asynchronous_commit and connection.vendor == "postgresql":
-        query = query.replace(
-            "SELECT ", "SELECT set_config('synchronous_commit', 'off', true), ", 1
-        )
     if lock and connection.features.has_select_for_update:
         query += " FOR UPDATE"
     return (
@@ -149,31 +117,29 @@ def _session_query(asynchronous_commit=False, lock=True):
     )
 
 
-def _load_session(ticket: str, asynchronous_commit=False, lock=True):
+def _load_session(ticket: str, lock=True):
     """The session for `ticket` with its connector, locked for this call (unless `lock` is
     false): one query, prepared once per connection."""
     query, session_names, connector_names, converters = sql.cached(
-        ("session", asynchronous_commit, lock), lambda: _session_query(asynchronous_commit, lock)
+        ("session", lock), lambda: _session_query(lock)
     )
-    skip = 1 if asynchronous_commit and sql.vendor() == "postgresql" else 0
     rows = sql.fetchall(query, [ticket])
     if not rows:
         return None
-    split = skip + len(session_names) + len(connector_names)
-    values = sql.convert(rows[0][skip:split], converters)
+    values = sql.convert(rows[0], converters)
     middle = len(session_names)
     session = QbwcSession.from_db(connection.alias, session_names, values[:middle])
     session.connector = WebConnector.from_db(connection.alias, connector_names, values[middle:])
     return session
 
 
-def _live_session(ticket: str | None, asynchronous_commit=False, lock=True):
+def _live_session(ticket: str | None, lock=True):
     """The open session for `ticket`, locked for this call (unless `lock` is false); None when
-    unknown or expired (an expired one is marked so on the way). `asynchronous_commit`: see
-    _session_query. `session.seen_before` keeps the last_seen_at it had."""
+    unknown or expired (an expired one is marked so on the way). `session.seen_before` keeps the
+    last_seen_at it had."""
     if not ticket:
         return None
-    session = _load_session(ticket[:64], asynchronous_commit, lock)
+    session = _load_session(ticket[:64], lock)
     if session is None or session.status != QbwcSession.Status.OPEN:
         return None
     if session.is_expired:
@@ -197,7 +163,9 @@ def send_request(
     what receiveResponseXML needs (transfers.build_request). It writes only what QuickBooks
     reported on a session's first call, and last_seen_at when it is more than
     LAST_SEEN_RESOLUTION old (receiveResponseXML refreshes it on every call anyway), so idle
-    expiry works as before."""
+    expiry works as before. On the first call QBWC reports the open company file: when it is
+    not the connector's, nothing is sent and the session ends with the reason
+    (connectors.services.check_reported_company_file)."""
     session = _live_session(ticket, lock=False)
     if session is None:
         return ""
@@ -211,6 +179,17 @@ def send_request(
         session.qb_product = info.product
         session.qb_version = info.version
         session.qb_company_name = info.company_name
+        problem = check_reported_company_file(session.connector, company_file or "")
+        if problem:
+            # The wrong books: send nothing; QBWC asks getLastError, which says why, and ends.
+            session.status = QbwcSession.Status.ERROR
+            session.last_error = problem
+            session.ended_at = session.last_seen_at
+            session.summary = WRONG_COMPANY_FILE_SUMMARY
+            written = ["status", "last_error", "ended_at", "summary"]
+            sql.update(session, [*transfers.FIRST_CALL_FIELDS, *written])
+            logger.warning("QBWC session for %s refused: wrong company file", session.connector)
+            return ""
         sql.update(session, transfers.FIRST_CALL_FIELDS)
     elif session.seen_before < session.last_seen_at - LAST_SEEN_RESOLUTION:
         sql.update(session, ["last_seen_at"])
@@ -239,11 +218,16 @@ def receive_response(ticket, response, hresult, message) -> int:
             responses = qbxml.parse_response(response or "")
         except qbxml.QbxmlError as exc:
             unreadable = exc
-    session = _live_session(ticket, asynchronous_commit=True)
+    session = _live_session(ticket)
     if session is None:
         return -1
     if failed:
-        logger.warning("QuickBooks failed for %s: %s %s", session.connector.name, hresult, message)
+        logger.warning(
+            "QuickBooks failed for %s: %s %s",
+            session.connector.name,
+            shown(hresult or ""),
+            shown(message or ""),
+        )
         return _fail(
             session, f"QuickBooks could not process the request ({hresult or 'no code'}): {message}"
         )

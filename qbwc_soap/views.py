@@ -10,7 +10,7 @@ from mapping_portal.lib.body_limit import max_body_bytes
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 
-from . import transfers
+from . import transfers, wsdl
 from .service import application
 
 PERM = "connectors.configure_quickbooks"
@@ -18,7 +18,8 @@ PERM = "connectors.configure_quickbooks"
 _spyne_view = DjangoView.as_view(application=application)
 
 # spyne caches the WSDL with the first caller's address baked in, and rebuilding it per request
-# is broken in spyne 2.14; so it is built once with a placeholder and the address filled in here.
+# is broken in spyne 2.14; so it is built once (in Intuit's layout, wsdl.py) with a placeholder
+# address and the address filled in here.
 _WSDL_PLACEHOLDER = "http://qbwc-address.invalid/qbwc/"
 _wsdl = None
 
@@ -28,7 +29,8 @@ def _wsdl_for(request) -> HttpResponse:
     if _wsdl is None:
         interface = DjangoServer(application).doc.wsdl11
         interface.build_interface_document(_WSDL_PLACEHOLDER)
-        _wsdl = interface.get_interface_document().decode()
+        generated = interface.get_interface_document()
+        _wsdl = wsdl.intuit_layout(generated, _WSDL_PLACEHOLDER).decode()
     address = request.build_absolute_uri(request.path)
     return HttpResponse(
         _wsdl.replace(_WSDL_PLACEHOLDER, address), content_type="text/xml; charset=utf-8"

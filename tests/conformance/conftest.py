@@ -10,7 +10,8 @@ BINDING = "{http://developer.intuit.com/}TroubleshootWebServiceFSSoap"
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
-    # QBWC logs in on every session; the production hasher's cost would dominate these tests.
+    # Portal users made for these tests (and connector hashes from before keyed hashing) would
+    # otherwise cost a production PBKDF2 run each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

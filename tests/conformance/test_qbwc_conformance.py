@@ -8,7 +8,7 @@ from qbwc_soap.models import QbwcSession
 from tests.connectors.factories import CONNECTOR_PASSWORD, MappingFactory
 from tests.organizations.factories import OrganizationFactory
 from tests.qbwc_soap.simulator import WSDL, QuickBooks
-from tests.qbwc_soap.soap import Conversation
+from tests.qbwc_soap.soap import Conversation, envelope
 
 XS = "http://www.w3.org/2001/XMLSchema"
 
@@ -32,7 +32,7 @@ def test_every_intuit_operation(intuit, default_connector):
     assert intuit.clientVersion("2.3.0.215") in ("", None)
     ticket, status, *_ = intuit.authenticate(default_connector.username, CONNECTOR_PASSWORD)
     assert status == default_connector.company_file
-    request = intuit.sendRequestXML(ticket, "", r"C:\QuickBooks\Company.QBW", "US", 13, 0)
+    request = intuit.sendRequestXML(ticket, "", default_connector.company_file, "US", 13, 0)
     assert "<CustomerAddRq" in request
     assert intuit.receiveResponseXML(ticket, None, "0x80040400", "parse error") < 0
     assert "0x80040400" in intuit.getLastError(ticket)
@@ -99,18 +99,23 @@ def test_interleaved_sessions_over_http(intuit, default_connector, other_connect
     )
 
 
-def test_real_captured_receive_response_envelope_is_accepted(live_server, default_connector):
-    # QBWC's own bytes: entity-escaped qbXML, <hresult /> and <message /> empty.
-    body = (WSDL.parent / "samples" / "invoice_add_rs_in_receiveResponseXML_soap.xml").read_bytes()
-    response = requests.post(
+def post_as_qbwc(live_server, body: bytes, method: str):
+    """A SOAP call over HTTP with the headers QBWC sends (its SOAPAction quoted)."""
+    return requests.post(
         live_server.url + "/qbwc/",
         data=body,
         headers={
             "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": '"http://developer.intuit.com/receiveResponseXML"',
+            "SOAPAction": f'"http://developer.intuit.com/{method}"',
         },
         timeout=30,
     )
+
+
+def test_real_captured_receive_response_envelope_is_accepted(live_server, default_connector):
+    # QBWC's own bytes: entity-escaped qbXML, <hresult /> and <message /> empty.
+    body = (WSDL.parent / "samples" / "invoice_add_rs_in_receiveResponseXML_soap.xml").read_bytes()
+    response = post_as_qbwc(live_server, body, "receiveResponseXML")
     assert response.status_code == 200
     # an unknown ticket ends politely with a negative number, never a fault
     result = etree.fromstring(response.content).find(
@@ -162,3 +167,74 @@ def test_demo_connectors_credentials_work_over_http(intuit, db):
         summary = Conversation(ZeepQbwc(intuit), quickbooks, username, password).run()
         assert summary.endswith("0 errors"), (username, summary)
         assert quickbooks.customers, username
+
+
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+SOAP_BINDING_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+
+
+def _soap11_layout(root):
+    """The SOAP 1.1 binding's name, type, and each operation's soapAction; the service and
+    port naming that binding; each message's (part name, element)."""
+    binding = next(
+        b
+        for b in root.iter(f"{{{WSDL_NS}}}binding")
+        if b.find(f"{{{SOAP_BINDING_NS}}}binding") is not None
+    )
+    actions = {
+        op.get("name"): op.find(f"{{{SOAP_BINDING_NS}}}operation").get("soapAction")
+        for op in binding.findall(f"{{{WSDL_NS}}}operation")
+    }
+    service = root.find(f"{{{WSDL_NS}}}service")
+    port = next(
+        p
+        for p in service.findall(f"{{{WSDL_NS}}}port")
+        if p.get("binding").split(":")[-1] == binding.get("name")
+    )
+    messages = {
+        m.get("name"): [(p.get("name"), p.get("element")) for p in m]
+        for m in root.findall(f"{{{WSDL_NS}}}message")
+    }
+    names = {
+        "binding": binding.get("name"),
+        "portType": binding.get("type").split(":")[-1],
+        "service": service.get("name"),
+        "port": port.get("name"),
+    }
+    return names, actions, messages
+
+
+def test_served_wsdl_has_intuits_soap_actions_and_names(live_server, db):
+    served = etree.fromstring(requests.get(live_server.url + "/qbwc/?wsdl", timeout=30).content)
+    names, actions, messages = _soap11_layout(served)
+    intuit_names, intuit_actions, intuit_messages = _soap11_layout(etree.parse(str(WSDL)).getroot())
+    assert names == intuit_names
+    for operation, action in intuit_actions.items():
+        assert actions[operation] == action
+    for operation, action in actions.items():
+        assert action == "http://developer.intuit.com/" + operation
+    for name, parts in intuit_messages.items():
+        assert messages[name] == parts, name
+
+
+def test_zeep_built_from_the_served_wsdl_authenticates(ours, default_connector, organization):
+    ticket, status = ours.authenticate(default_connector.username, CONNECTOR_PASSWORD)
+    assert ticket and status not in ("nvu", "none")
+
+
+def test_the_soap_action_header_qbwc_sends_is_accepted(live_server, db):
+    body = envelope("sendRequestXML", ticket="unknown", qbXMLMajorVers=13, qbXMLMinorVers=0)
+    response = post_as_qbwc(live_server, body, "sendRequestXML")
+    assert response.status_code == 200
+    assert b"sendRequestXMLResult" in response.content
+
+
+def test_wrong_company_file_over_http(intuit, default_connector):
+    OrganizationFactory.create_batch(25)
+    ticket, status = intuit.authenticate(default_connector.username, CONNECTOR_PASSWORD)
+    wrong = r"C:\QuickBooks\Somebody else.QBW"
+    assert intuit.sendRequestXML(ticket, "", wrong, "US", 13, 0) in ("", None)
+    message = intuit.getLastError(ticket)
+    assert wrong in message and default_connector.company_file in message
+    assert intuit.closeConnection(ticket)
+    assert not QbwcSession.objects.get(ticket=ticket).added

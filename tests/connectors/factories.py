@@ -6,6 +6,19 @@ from tests.organizations.factories import OrganizationFactory
 CONNECTOR_PASSWORD = "correct horse battery staple"
 
 
+def connector_form_data(**fields) -> dict:
+    """What the Add web connector form posts, with `fields` changed."""
+    return {
+        "name": "Books",
+        "username": "books",
+        "run_every_minutes": 30,
+        "qbxml_version": "13.0",
+        "active": "on",
+        "company_file": r"C:\QB\Books.QBW",
+        **fields,
+    }
+
+
 class WebConnectorFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = WebConnector

@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth.hashers import identify_hasher
 from django.test import Client
 from django.urls import reverse
 from lxml import etree
@@ -7,11 +6,13 @@ from lxml import etree
 from connectors.models import MappingChange, OrganizationConnectorMapping, WebConnector
 from connectors.services import map_organization
 from organizations.models import OrganizationType, PortalSettings
-from tests.connectors.factories import MappingFactory, WebConnectorFactory
+from tests.connectors.factories import MappingFactory, WebConnectorFactory, connector_form_data
 from tests.organizations.factories import OrganizationFactory
 from tests.permission_matrix import check
 
 pytestmark = pytest.mark.django_db
+
+MOVED_FILE = r"C:\Moved\Second company.QBW"
 
 
 @pytest.fixture
@@ -20,8 +21,10 @@ def mapping(other_connector):
 
 
 def urls(default_connector, other_connector, mapping):
-    """Every URL of the QuickBooks Extension pages: (method, url, status when permitted)."""
+    """Every URL of the QuickBooks Extension pages: (method, url, status when permitted). The
+    other connector gets a reported company file waiting to be accepted."""
     d, o = default_connector.pk, other_connector.pk
+    WebConnector.objects.filter(pk=o).update(pending_company_file=MOVED_FILE)
     return [
         ("get", reverse("connectors:list"), 200),
         ("get", reverse("connectors:add"), 200),
@@ -31,6 +34,8 @@ def urls(default_connector, other_connector, mapping):
         ("get", reverse("connectors:make_default", args=[o]), 200),
         ("get", reverse("connectors:delete", args=[o]), 200),
         ("post", reverse("connectors:reset_password", args=[o]), 200),
+        ("get", reverse("connectors:accept_company_file", args=[o]), 200),
+        ("post", reverse("connectors:accept_company_file", args=[o]), 302),
         ("get", reverse("connectors:mapping_list"), 200),
         ("get", reverse("connectors:mapping_new"), 200),
         ("get", reverse("connectors:mapping_edit", args=[mapping.pk]), 200),
@@ -78,14 +83,7 @@ def test_forms_require_a_csrf_token(qb_admin, default_connector, other_connector
 def test_adding_a_connector_shows_its_password_once_and_stores_a_hash(qb_client):
     response = qb_client.post(
         reverse("connectors:add"),
-        {
-            "name": "Books",
-            "username": "books",
-            "run_every_minutes": 30,
-            "qbxml_version": "13.0",
-            "active": "on",
-            "company_file": r"C:\QB\Books.QBW",
-        },
+        connector_form_data(),
     )
     assert response.status_code == 200
     raw = response.context["password"]
@@ -94,7 +92,7 @@ def test_adding_a_connector_shows_its_password_once_and_stores_a_hash(qb_client)
     assert connector.is_default  # the first one
     assert connector.check_password(raw)
     assert raw not in connector.password
-    identify_hasher(connector.password)
+    assert connector.password.startswith("hmac_sha256$")
     detail = qb_client.get(reverse("connectors:detail", args=[connector.pk]))
     assert raw not in detail.content.decode()
     assert "no-store" in response["Cache-Control"]
@@ -391,3 +389,62 @@ def test_new_mapping_dialog_can_start_with_the_organization_chosen(qb_client, ot
     )
     body = response.content.decode()
     assert 'value="Preselected Ltd"' in body and f'value="{org.pk}"' in body
+
+
+def test_two_connectors_may_not_name_the_same_company_file(qb_client, default_connector):
+    response = qb_client.post(
+        reverse("connectors:add"),
+        connector_form_data(company_file=default_connector.company_file.upper()),
+    )
+    assert response.status_code == 200
+    assert "different QuickBooks company file" in response.content.decode()
+    assert not WebConnector.objects.filter(username="books").exists()
+
+
+def test_connector_page_offers_the_reported_company_file(qb_client, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    response = qb_client.get(reverse("connectors:detail", args=[other_connector.pk]))
+    content = response.content.decode()
+    assert MOVED_FILE in content
+    assert reverse("connectors:accept_company_file", args=[other_connector.pk]) in content
+
+
+def test_accept_company_file_confirmation_says_what_it_does(qb_client, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    response = qb_client.get(reverse("connectors:accept_company_file", args=[other_connector.pk]))
+    content = response.content.decode()
+    assert MOVED_FILE in content and other_connector.company_file in content
+    assert "moved or renamed" in content
+    other_connector.refresh_from_db()
+    assert other_connector.pending_company_file == MOVED_FILE  # a GET changes nothing
+
+
+def test_accepting_the_reported_company_file_makes_it_the_connectors(qb_client, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    response = qb_client.post(reverse("connectors:accept_company_file", args=[other_connector.pk]))
+    assert response.status_code == 302
+    other_connector.refresh_from_db()
+    assert (other_connector.company_file, other_connector.pending_company_file) == (MOVED_FILE, "")
+
+
+def test_accepting_a_company_file_another_connector_uses_is_refused(
+    qb_client, default_connector, other_connector
+):
+    taken = default_connector.company_file
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=taken)
+    response = qb_client.post(
+        reverse("connectors:accept_company_file", args=[other_connector.pk]), follow=True
+    )
+    assert "different QuickBooks company file" in response.content.decode()
+    other_connector.refresh_from_db()
+    assert other_connector.company_file != taken
+
+
+def test_accepting_a_company_file_requires_a_csrf_token(qb_admin, other_connector):
+    WebConnector.objects.filter(pk=other_connector.pk).update(pending_company_file=MOVED_FILE)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(qb_admin)
+    response = client.post(reverse("connectors:accept_company_file", args=[other_connector.pk]))
+    assert response.status_code == 403
+    other_connector.refresh_from_db()
+    assert other_connector.company_file != MOVED_FILE

@@ -6,6 +6,8 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 TNS = "http://developer.intuit.com/"
+# The company file open in QuickBooks when authenticate names none.
+OPEN_FILE = r"C:\QuickBooks\Company.QBW"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
@@ -98,8 +100,11 @@ class RawQbwc:
 class Conversation:
     """One QBWC update session against a QuickBooks simulator, as QBWC runs it."""
 
-    def __init__(self, qbwc, quickbooks, username, password, version=(13, 0)):
+    def __init__(
+        self, qbwc, quickbooks, username, password, version=(13, 0), company_file=OPEN_FILE
+    ):
         self.qbwc = qbwc
+        self.company_file = company_file
         self.qb = quickbooks
         self.username = username
         self.password = password
@@ -122,9 +127,9 @@ class Conversation:
         """One sendRequestXML / receiveResponseXML round trip; returns the progress."""
         hcp = self.qb.hcp_response() if self.first else ""
         self.first = False
-        request = self.qbwc.sendRequestXML(
-            self.ticket, hcp, r"C:\QuickBooks\Company.QBW", "US", *self.version
-        )
+        # QBWC opens the file authenticate named, else reports the one open in QuickBooks.
+        opened = self.status or self.company_file
+        request = self.qbwc.sendRequestXML(self.ticket, hcp, opened, "US", *self.version)
         assert request, self.qbwc.getLastError(self.ticket)
         self.messages.append(request)
         progress = self.qbwc.receiveResponseXML(self.ticket, self.qb.answer(request), "", "")

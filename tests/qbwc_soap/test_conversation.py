@@ -7,7 +7,7 @@ from django.utils import timezone
 from connectors.services import map_organization
 from organizations.models import OrganizationType
 from qbwc_soap.models import CustomerTransfer, QbwcSession
-from qbwc_soap.sessions import THROTTLE_FAILURES, UNKNOWN_TICKET_MESSAGE
+from qbwc_soap.sessions import UNKNOWN_TICKET_MESSAGE
 from tests.connectors.factories import CONNECTOR_PASSWORD, MappingFactory
 from tests.organizations.factories import OrganizationFactory
 
@@ -257,10 +257,10 @@ def test_tickets_are_random_and_unique(default_connector, qbwc, organization):
 
 
 def test_repeated_failures_are_throttled_and_the_password_never_logged(
-    default_connector, qbwc, organization, caplog
+    default_connector, qbwc, organization, caplog, settings
 ):
     caplog.set_level(logging.INFO)
-    for _ in range(THROTTLE_FAILURES):
+    for _ in range(settings.QBWC_AUTH_FAILURES_PER_USER_ADDRESS):
         assert qbwc.authenticate(default_connector.username, "guess-123")[1] == "nvu"
     # even the right password is refused while throttled
     assert qbwc.authenticate(default_connector.username, CONNECTOR_PASSWORD)[1] == "nvu"
@@ -269,8 +269,10 @@ def test_repeated_failures_are_throttled_and_the_password_never_logged(
     assert CONNECTOR_PASSWORD not in caplog.text
 
 
-def test_throttling_is_per_user_name(default_connector, other_connector, qbwc, organization):
-    for _ in range(THROTTLE_FAILURES):
+def test_throttling_from_one_address_is_per_user_name(
+    default_connector, other_connector, qbwc, organization, settings
+):
+    for _ in range(settings.QBWC_AUTH_FAILURES_PER_USER_ADDRESS):
         qbwc.authenticate(default_connector.username, "guess")
     MappingFactory(connector=other_connector)
     assert qbwc.authenticate(other_connector.username, CONNECTOR_PASSWORD)[1] != "nvu"

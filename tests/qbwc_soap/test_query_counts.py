@@ -46,7 +46,7 @@ def drive(qbwc, quickbooks, connector, assert_max_queries):
     for i in range(100):
         ceiling = SEND_WITH_FOLLOWUPS_QUERIES + (FIRST_CALL_WRITE if i == 0 else 0)
         with assert_max_queries(ceiling) as send:
-            request = qbwc.sendRequestXML(ticket, hcp, r"C:\QuickBooks\Company.QBW", "US", 13, 0)
+            request = qbwc.sendRequestXML(ticket, hcp, connector.company_file, "US", 13, 0)
         hcp = ""
         answer = quickbooks.answer(request)
         with assert_max_queries(RECEIVE_QUERIES) as receive:

@@ -43,3 +43,18 @@ def test_binary_results_keep_django_types(db):
     assert now.tzinfo is not None and now.utcoffset().total_seconds() == 0
     assert json_text == '{"a": 1}'
     assert (number, flag, text) == (1, True, "x")
+
+
+def test_receive_response_commits_synchronously(qbwc, quickbooks):
+    # given a session with a batch to answer
+    connector = WebConnectorFactory()
+    OrganizationFactory.create_batch(3)
+    ticket, _ = qbwc.authenticate(connector.username, CONNECTOR_PASSWORD)
+    request = qbwc.sendRequestXML(ticket, quickbooks.hcp_response(), "", "US", 13, 0)
+    # when QuickBooks' answer is applied (inside the test's transaction, so a transaction-local
+    # setting made on the way would still show)
+    assert qbwc.receiveResponseXML(ticket, quickbooks.answer(request), "", "") == 100
+    # then the commit waits for the WAL flush: durability is never traded for speed
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
