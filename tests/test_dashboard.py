@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from kaseya_modules.models import SyncRun, SyncStatus, SyncTrigger
-from tests.connectors.factories import MappingFactory
 from tests.conftest import make_user
+from tests.connectors.factories import MappingFactory
 from tests.kaseya_modules.mapping_support import module_org, synced_module
 from tests.organizations.factories import OrganizationFactory
 
