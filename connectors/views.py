@@ -10,7 +10,8 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from mapping_portal.lib.csv_io import csv_download
+from mapping_portal.lib.body_limit import max_body_bytes
+from mapping_portal.lib.csv_io import IMPORT_BODY_BYTES, csv_download
 from mapping_portal.lib.csv_views import ImportPage, import_view
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.navigation import connector_links
@@ -418,6 +419,7 @@ def mapping_export(request):
     )
 
 
+@max_body_bytes(IMPORT_BODY_BYTES)
 @permission_required(PERM)
 @require_http_methods(["GET", "POST"])
 def mapping_import(request):

@@ -11,7 +11,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mapping_portal.lib.csv_io import csv_download
+from mapping_portal.lib.body_limit import max_body_bytes
+from mapping_portal.lib.csv_io import IMPORT_BODY_BYTES, csv_download
 from mapping_portal.lib.csv_views import ImportPage, import_view
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
@@ -558,6 +559,7 @@ def mapping_export(request):
     )
 
 
+@max_body_bytes(IMPORT_BODY_BYTES)
 @permission_required(PERMISSION)
 @require_http_methods(["GET", "POST"])
 def mapping_import(request):

@@ -17,6 +17,8 @@ from django.http import StreamingHttpResponse
 # A cell a spreadsheet would run as a formula (OWASP: CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
+# A CSV upload's request body: the file's cap plus room for the multipart framing and the token.
+IMPORT_BODY_BYTES = MAX_IMPORT_BYTES + 64 * 1024
 PREVIEW_SECONDS = 60 * 60
 
 

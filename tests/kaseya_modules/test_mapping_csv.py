@@ -180,3 +180,11 @@ def test_spreadsheet_safe_round_trips_through_read_rows():
     value = "-5 + 3"
     text = f"a\n{csv_io.spreadsheet_safe(value)}\n"
     assert csv_io.read_rows(text.encode(), ("a",)) == [(2, {"a": value})]
+
+
+def test_a_file_over_the_default_body_limit_but_under_the_csv_cap_is_read(icb_client, world):
+    # 2 MB: more than a form may post, less than the documented CSV cap
+    padding = ",,\n" * (2 * 1024 * 1024 // 3)
+    response = _upload(icb_client, "module,external_id,autotask_id\n" + padding)
+    assert response.status_code == 200
+    assert response.context["plan"].ok
