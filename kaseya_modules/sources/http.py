@@ -154,13 +154,17 @@ class Client:
         watchdog.daemon = True
         watchdog.start()
         try:
-            return self._request(url, headers, data)
+            body = self._request(url, headers, data)
         except Exception:
             if self.expired.is_set():
                 raise DeadlineExceeded(limit, configured) from None
             raise
         finally:
             watchdog.cancel()
+        if self.expired.is_set():  # a read cut short by the watchdog returns what it had
+            self.close()
+            raise DeadlineExceeded(limit, configured)
+        return body
 
     def _drop(self, conn) -> None:
         conn.close()
