@@ -11,15 +11,15 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from itertools import islice
 
 from django.db import connection, connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from mapping_portal.lib.text import strip_control_characters
 
+from .lease import Superseded, claim_module, fence, release_module
 from .models import (
     KaseyaModule,
     ModuleOrganization,
@@ -29,7 +29,7 @@ from .models import (
     SyncStatus,
 )
 from .sources import FetchedOrganization, SourceError, source_for
-from .sources.base import paused_gc, source_setting
+from .sources.base import paused_gc
 
 log = logging.getLogger(__name__)
 
@@ -43,42 +43,6 @@ class Counts:
     updated: int = 0
     deactivated: int = 0
     unchanged: int = 0
-
-
-def lock_lease() -> timedelta:
-    return timedelta(seconds=source_setting("KASEYA_SYNC_LOCK_SECONDS", 3600))
-
-
-class Superseded(Exception):
-    """The run's lease expired and another run of the module took it over."""
-
-
-def claim_module(module_id: int, holder: int) -> bool:
-    """Take the module's sync lock for run `holder`: a conditional UPDATE that only one caller can
-    win, committed at once so every worker sees it. False if another run holds it."""
-    now = timezone.now()
-    return bool(
-        KaseyaModule.objects.filter(pk=module_id)
-        .filter(Q(sync_locked_until__isnull=True) | Q(sync_locked_until__lt=now))
-        .update(sync_locked_until=now + lock_lease(), sync_lease_holder=holder)
-    )
-
-
-def release_module(module_id: int, holder: int) -> None:
-    """Give the lock back, unless another run has taken it over meanwhile."""
-    KaseyaModule.objects.filter(pk=module_id, sync_lease_holder=holder).update(
-        sync_locked_until=None, sync_lease_holder=None
-    )
-
-
-def fence(module_id: int, holder: int) -> None:
-    """Inside the apply's transaction: go on only while run `holder` still holds the lock. The
-    UPDATE also locks the module row until commit (PostgreSQL), so no other run can claim the
-    module between this check and the commit."""
-    if not KaseyaModule.objects.filter(pk=module_id, sync_lease_holder=holder).update(
-        sync_lease_holder=holder
-    ):
-        raise Superseded
 
 
 def run_sync(run_id: int) -> SyncRun | None:
