@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
+from organizations.forms import TypeaheadForm
 from organizations.models import Organization
 
 from . import mapping
@@ -234,7 +235,8 @@ def map_cell(request, organization_pk, code):
 def module_org_typeahead(request, code):
     """Active module organizations of one synced module whose name contains the query."""
     module = get_object_or_404(KaseyaModule.objects.synced(), code=code)
-    query = request.GET.get("q", "")[:100].strip()
+    form = TypeaheadForm(request.GET)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
     results = (
         ModuleOrganization.objects.mappable()
         .filter(module=module)
