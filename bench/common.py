@@ -14,18 +14,25 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-BENCH_DB = "mapping_portal_bench"
+# The bench database: a PostgreSQL database name, or for SQLite a file (var/<name>.sqlite3, or the
+# path given). BENCH_DATABASE overrides it so two people can bench on one server at once.
+BENCH_DB = os.environ.get("BENCH_DATABASE", "").strip() or "mapping_portal_bench"
+
+
+def sqlite_path(name: str) -> str:
+    return name if "/" in name or name.endswith(".sqlite3") else f"var/{name}.sqlite3"
 
 
 def setup_database():
-    """Create (or reuse) the bench database and point the default connection at it."""
+    """Create (or reuse) the bench database and point the default connection at it: a benchmark
+    never reads or writes the database DATABASE_URL names."""
     from django.conf import settings
     from django.test.utils import setup_test_environment
 
     setup_test_environment()  # the test client's host, in-memory mail
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     connection.settings_dict.setdefault("TEST", {})["NAME"] = (
-        BENCH_DB if connection.vendor == "postgresql" else "var/bench.sqlite3"
+        BENCH_DB if connection.vendor == "postgresql" else sqlite_path(BENCH_DB)
     )
     connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
     if connection.vendor != "postgresql":

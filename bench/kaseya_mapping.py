@@ -16,8 +16,8 @@ from datetime import timedelta
 from bench import common
 from bench.common import connection, print_table
 
-TAB_DB = "mapping_portal_bench_icb_mapping"
-TYPEAHEAD_DB = "mapping_portal_bench_icb_typeahead"
+TAB_DB = f"{common.BENCH_DB}_icb_mapping"
+TYPEAHEAD_DB = f"{common.BENCH_DB}_icb_typeahead"
 ORGANIZATIONS = 10_000
 MODULES = 10
 MODULE_ORGANIZATIONS = 50_000

@@ -8,16 +8,16 @@ usage) into the real tables, committed, as the sync must; the COPY into temporar
 no foreign-key checks) is shown for reference. "fetch only" is the sync's own fetch phase (HTTP,
 JSON, validation); "GET + JSON decode" is the bare transfer under it.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_kaseya DEBUG=true \
-        .venv/bin/python manage.py migrate && \
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_kaseya DEBUG=true \
-        .venv/bin/python bench/kaseya_sync.py [--organizations N] [--page-size N] [--repeat N]
+It runs in a database of its own (bench/common.py: BENCH_DATABASE, default
+mapping_portal_bench, created and migrated on first use), never in the one DATABASE_URL names:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres DEBUG=true \
+        .venv/bin/python -m bench.kaseya_sync [--organizations N] [--page-size N] [--repeat N]
 """
 
 import argparse
 import io
 import json
-import os
 import statistics
 import sys
 import threading
@@ -28,15 +28,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mapping_portal.settings")
-
-import django  # noqa: E402
-
-django.setup()
 
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench import common  # noqa: E402  (sets Django up)
 from kaseya_modules import services  # noqa: E402
 from kaseya_modules.models import (  # noqa: E402
     KaseyaModule,
@@ -268,6 +264,7 @@ def main():
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Point DATABASE_URL at PostgreSQL.")
+    common.setup_database()
 
     pages = build_pages(args.organizations, args.page_size)
     server = serve(pages)

@@ -195,6 +195,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "module",
         "trigger",
         "status",
+        "stopped_by",
         "queued_at",
         "finished_at",
         "new_count",
@@ -202,7 +203,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "deactivated_count",
         "unchanged_count",
     ]
-    list_filter = ["status", "trigger", "module"]
+    list_filter = ["status", "stopped_by", "trigger", "module"]
     list_select_related = ["module"]
     readonly_fields = [field.name for field in SyncRun._meta.fields]
 

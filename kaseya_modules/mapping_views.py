@@ -16,6 +16,7 @@ from mapping_portal.lib.csv_io import IMPORT_BODY_BYTES, csv_download
 from mapping_portal.lib.csv_views import ImportPage, import_view
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
+from organizations.forms import TypeaheadForm
 from organizations.models import Organization
 from organizations.terms import current_term
 
@@ -239,7 +240,8 @@ def map_cell(request, organization_pk, code):
 def module_org_typeahead(request, code):
     """Active module organizations of one synced module whose name contains the query."""
     module = get_object_or_404(KaseyaModule.objects.synced(), code=code)
-    query = request.GET.get("q", "")[:100].strip()
+    form = TypeaheadForm(request.GET)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
     results = (
         ModuleOrganization.objects.mappable()
         .filter(module=module)

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .sources.base import PAGE_CAP, REQUEST_DEADLINE, SYNC_DEADLINE
+
 
 class SourceKind(models.TextChoices):
     FEED = "feed", "Module Organization Feed v1 (HTTP)"
@@ -43,6 +45,9 @@ class KaseyaModule(models.Model):
     # Lease for the per-module sync lock, claimed with a conditional UPDATE (see sync.py). A lease
     # rather than a flag so that a worker killed mid-sync does not block the module forever.
     sync_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The SyncRun holding the lease. A run may apply only while it still holds it (checked in the
+    # apply's own transaction), so a run that outlived its lease cannot overwrite a newer one.
+    sync_lease_holder = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     # The night (local date) the nightly fan-out last queued this module: a conditional UPDATE on
     # it makes two simultaneous fan-outs queue each module once.
     nightly_queued_for = models.DateField(null=True, blank=True, editable=False)
@@ -220,6 +225,15 @@ class SyncStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class SyncLimit(models.TextChoices):
+    """What ended a run that did not finish on its own."""
+
+    REQUEST_DEADLINE = REQUEST_DEADLINE, "Request deadline"
+    SYNC_DEADLINE = SYNC_DEADLINE, "Sync deadline"
+    PAGE_CAP = PAGE_CAP, "Page cap"
+    SUPERSEDED = "superseded", "Superseded by a newer sync"
+
+
 class SyncRunQuerySet(models.QuerySet):
     def in_progress(self):
         return self.filter(status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING])
@@ -242,6 +256,7 @@ class SyncRun(models.Model):
     deactivated_count = models.PositiveIntegerField("deactivated", default=0)
     unchanged_count = models.PositiveIntegerField("unchanged", default=0)
     error = models.TextField(blank=True)
+    stopped_by = models.CharField(max_length=32, choices=SyncLimit.choices, blank=True)
 
     objects = SyncRunQuerySet.as_manager()
 

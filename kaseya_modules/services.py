@@ -65,7 +65,7 @@ def disable_icb(module: KaseyaModule, user=None) -> None:
 def _expire_stale_runs(module: KaseyaModule) -> None:
     """Close runs that will never finish, so they do not block Sync now or poll forever: queued
     ones whose task never started, and running ones whose worker died (the lock lease ran out)."""
-    from .sync import lock_lease
+    from .lease import lock_lease
 
     now = timezone.now()
     SyncRun.objects.filter(

@@ -11,16 +11,25 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from itertools import islice
 
 from django.db import connection, connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from .models import KaseyaModule, ModuleOrganization, ModuleUsage, SyncRun, SyncStatus
+from mapping_portal.lib.text import strip_control_characters
+
+from .lease import Superseded, claim_module, fence, release_module
+from .models import (
+    KaseyaModule,
+    ModuleOrganization,
+    ModuleUsage,
+    SyncLimit,
+    SyncRun,
+    SyncStatus,
+)
 from .sources import FetchedOrganization, SourceError, source_for
-from .sources.base import paused_gc, source_setting
+from .sources.base import paused_gc
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +45,6 @@ class Counts:
     unchanged: int = 0
 
 
-def lock_lease() -> timedelta:
-    return timedelta(seconds=source_setting("KASEYA_SYNC_LOCK_SECONDS", 3600))
-
-
-def claim_module(module_id: int):
-    """Take the module's sync lock: a conditional UPDATE that only one caller can win, committed at
-    once so every worker sees it. Returns the lease (to release with) or None if held."""
-    now = timezone.now()
-    lease = now + lock_lease()
-    claimed = (
-        KaseyaModule.objects.filter(pk=module_id)
-        .filter(Q(sync_locked_until__isnull=True) | Q(sync_locked_until__lt=now))
-        .update(sync_locked_until=lease)
-    )
-    return lease if claimed else None
-
-
-def release_module(module_id: int, lease) -> None:
-    KaseyaModule.objects.filter(pk=module_id, sync_locked_until=lease).update(
-        sync_locked_until=None
-    )
-
-
 def run_sync(run_id: int) -> SyncRun | None:
     """Carry out a queued SyncRun. Safe to call twice for one run (the second call finds it no
     longer queued and does nothing) and concurrently for one module (the loser is recorded as
@@ -70,8 +56,7 @@ def run_sync(run_id: int) -> SyncRun | None:
         return None
     run = SyncRun.objects.select_related("module").get(pk=run_id)
     module = run.module
-    lease = claim_module(module.pk)
-    if lease is None:
+    if not claim_module(module.pk, run.pk):
         finish_run(run, SyncStatus.SKIPPED, error="Another sync of this module was running.")
         return run
     try:
@@ -96,14 +81,29 @@ def run_sync(run_id: int) -> SyncRun | None:
             fetched = source_for(module, progress).fetch_all()
         except SourceError as exc:
             log.warning("Sync of %s failed: %s", module.code, exc)
-            finish_run(run, SyncStatus.FAILED, error=str(exc))
+            finish_run(run, SyncStatus.FAILED, error=str(exc), stopped_by=exc.limit)
             return run
         finally:
             if snapshot is not None:
                 snapshot.join()
-        counts = apply_sync(
-            module, fetched, now=started, snapshot=snapshot.result() if snapshot else None
-        )
+        try:
+            counts = apply_sync(
+                module,
+                fetched,
+                now=started,
+                snapshot=snapshot.result() if snapshot else None,
+                holder=run.pk,
+            )
+        except Superseded:
+            log.warning("Sync of %s was superseded by a newer run", module.code)
+            finish_run(
+                run,
+                SyncStatus.FAILED,
+                error="Superseded: this sync outlived its lease and a newer sync of the module "
+                "took over, so nothing was applied.",
+                stopped_by=SyncLimit.SUPERSEDED,
+            )
+            return run
         run.organizations_fetched = len(fetched)
         finish_run(run, SyncStatus.SUCCEEDED, counts=counts)
         return run
@@ -111,14 +111,23 @@ def run_sync(run_id: int) -> SyncRun | None:
         finish_run(run, SyncStatus.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
     finally:
-        release_module(module.pk, lease)
+        release_module(module.pk, run.pk)
 
 
-def finish_run(run: SyncRun, status: str, *, error: str = "", counts: Counts | None = None):
+def finish_run(
+    run: SyncRun,
+    status: str,
+    *,
+    error: str = "",
+    counts: Counts | None = None,
+    stopped_by: str = "",
+):
     run.status = status
     run.finished_at = timezone.now()
-    run.error = error
-    fields = ["status", "finished_at", "error"]
+    # Messages may quote what a server or the database said; the run log must store whatever.
+    run.error = strip_control_characters(error)
+    run.stopped_by = stopped_by
+    fields = ["status", "finished_at", "error", "stopped_by"]
     if counts is not None:
         run.new_count = counts.new
         run.updated_count = counts.updated
@@ -164,8 +173,11 @@ def apply_sync(
     *,
     now,
     snapshot: "Snapshot | None" = None,
+    holder: int | None = None,
 ) -> Counts:
     """Store one complete fetch for `module`; returns what changed. Writes only differences.
+    With `holder` (the run's id), raises Superseded, writing nothing, unless that run still holds
+    the module's sync lock.
 
     On PostgreSQL an unchanged feed is recognised first, against a Snapshot of the stored rows
     (read during the fetch by run_sync, or here), with one comparison and nothing written.
@@ -174,6 +186,8 @@ def apply_sync(
     rows through a temporary table and one UPDATE per table on PostgreSQL, with the ORM's bulk
     operations elsewhere (SQLite, the demo). Usage is kept per day: earlier days are never
     touched, and a second sync on the same day only writes the quantities that changed."""
+    if holder is not None:
+        fence(module.pk, holder)
     counts = Counts()
     day = timezone.localdate(now)
     if connection.vendor == "postgresql":

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "mapping_portal.lib.content_security_policy.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "mapping_portal.lib.middleware.refuse_control_characters",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -117,6 +118,17 @@ else:
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
+# Limits on one module sync (kaseya_modules/sources). The per-read socket timeout alone never ends
+# a server that trickles bytes, nor a feed whose cursors never end. The sync deadline stays under
+# the module's one-hour sync lease, so a run ends before another may take the module over.
+MODULE_SYNC_REQUEST_DEADLINE_SECONDS = env_int(
+    "MODULE_SYNC_REQUEST_DEADLINE_SECONDS", 120, minimum=1, maximum=3000
+)
+MODULE_SYNC_DEADLINE_SECONDS = env_int(
+    "MODULE_SYNC_DEADLINE_SECONDS", 1800, minimum=1, maximum=3000
+)
+MODULE_SYNC_MAX_PAGES = env_int("MODULE_SYNC_MAX_PAGES", 10_000, minimum=1)
+
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True

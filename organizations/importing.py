@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from mapping_portal.lib.text import control_character, control_character_problem
+
 from .models import BILLING_FIELDS, Organization, OrganizationType
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -101,6 +103,9 @@ def parse(data: bytes) -> tuple[list[dict], ImportResult]:
         result.errors.append(RowError(1, f"Not readable as CSV: {exc}"))
         return [], result
     names = [h.strip().lower() for h in header]
+    if control_character("".join(names)) is not None:
+        result.errors.append(RowError(1, "The header row contains a control character."))
+        return [], result
     unknown = [h for h in names if h not in COLUMNS]
     missing = [c for c in REQUIRED if c not in names]
     if unknown:
@@ -129,6 +134,12 @@ def parse(data: bytes) -> tuple[list[dict], ImportResult]:
                 continue
             raw = {COLUMNS[n]: v.strip() for n, v in zip(names, values, strict=True)}
             row, problems = _clean_row(raw, max_lengths)
+            if control_character("".join(values)) is not None:
+                problems += [
+                    problem
+                    for n, v in zip(names, values, strict=True)
+                    if (problem := control_character_problem(v, f"The {n} column"))
+                ]
             if row.get("autotask_id") is not None:
                 first = seen.get(row["autotask_id"])
                 if first is not None:
@@ -218,14 +229,43 @@ def _check_parents(rows: list[dict], result: ImportResult) -> None:
                 )
             )
     # A parent loop inside the file (A → B → A) would leave no root.
-    for row in rows:
-        steps, current = 0, row
-        while current is not None and current.get("parent") in in_file and steps <= len(in_file):
-            current = in_file[current["parent"]]
-            steps += 1
-            if current is row:
-                result.errors.append(RowError(row["_line"], "Parent links form a loop."))
+    line_of = {autotask_id: row["_line"] for autotask_id, row in in_file.items()}
+    parent_of = {
+        autotask_id: row["parent"]
+        for autotask_id, row in in_file.items()
+        if row.get("parent") in in_file
+    }
+    for loop in parent_loops(parent_of):
+        shown = " → ".join(map(str, loop[:LOOP_SHOWN]))
+        if len(loop) > LOOP_SHOWN:
+            shown += f" → … ({len(loop)} organizations)"
+        message = f"Parent links form a loop: {shown} → {loop[0]}."
+        result.errors.extend(RowError(line_of[member], message) for member in loop)
+
+
+LOOP_SHOWN = 10  # ids named in a loop's message; a long loop is reported on each of its lines
+
+
+def parent_loops(parent_of: dict[int, int]) -> list[list[int]]:
+    """Every loop in `parent_of` (child → parent, both in the file), each as its ids from child to
+    parent. Linear: each id is walked once, since a walk stops at an id an earlier walk covered."""
+    done: set[int] = set()
+    loops = []
+    for start in parent_of:
+        if start in done:
+            continue
+        position: dict[int, int] = {}  # this walk's ids and where they come on it
+        path: list[int] = []
+        node = start
+        while node in parent_of and node not in done:
+            if node in position:  # back on this walk's own path
+                loops.append(path[position[node] :])
                 break
+            position[node] = len(path)
+            path.append(node)
+            node = parent_of[node]
+        done.update(path)
+    return loops
 
 
 def _chunks(items, size):

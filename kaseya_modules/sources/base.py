@@ -2,6 +2,8 @@
 organizations, their parents and their usage — fetched completely before anything is applied."""
 
 import gc
+import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -10,7 +12,14 @@ from typing import NamedTuple
 
 from django.conf import settings
 
+from mapping_portal.lib.text import CONTROL_CHARACTERS, control_character
+
 KINDS = ("organization", "site", "location")
+
+# The limits that can end a fetch, as SyncRun.stopped_by records them.
+REQUEST_DEADLINE = "request_deadline"
+SYNC_DEADLINE = "sync_deadline"
+PAGE_CAP = "page_cap"
 
 Quantity = int | Decimal
 
@@ -19,10 +28,11 @@ class SourceError(Exception):
     """Anything that stops a fetch. `permanent` errors (bad token, malformed data) will not go away
     by retrying; the others (timeouts, 5xx after the retries) might tomorrow night."""
 
-    def __init__(self, message: str, *, permanent: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False, limit: str = ""):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.limit = limit  # which limit ended the fetch, if one did
 
     def __str__(self):
         return self.message
@@ -66,6 +76,38 @@ def source_setting(name: str, default):
     return getattr(settings, name, default)
 
 
+class Deadline:
+    """The time by which a whole fetch must be done. The per-read socket timeout alone never ends
+    a server that keeps sending a byte now and then, nor a feed whose cursors never end."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def exceeded(self, where: str) -> SourceError:
+        return SourceError(
+            f"Stopped at the sync deadline ({self.seconds:g}s, MODULE_SYNC_DEADLINE_SECONDS) "
+            f"during {where}; nothing was applied.",
+            limit=SYNC_DEADLINE,
+        )
+
+
+def parse_json(body: bytes | str, *, where: str):
+    """Decoded JSON, or a permanent SourceError naming `where`. Nesting deep enough to exhaust
+    the decoder's recursion (a feed page is a flat list) is malformed data, not a crash."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(f"Malformed JSON on {where}: {exc}", permanent=True) from None
+    except RecursionError:
+        raise SourceError(
+            f"Malformed JSON on {where}: nested too deeply to read.", permanent=True
+        ) from None
+
+
 class Source:
     """Subclasses set `kind` and implement `pages()`; `fetch_all()` does the checks every source
     shares."""
@@ -85,25 +127,44 @@ class Source:
         self.credentials = credentials
         self.billing_types = billing_types
         self.progress = progress
+        self.deadline: Deadline | None = None  # set by fetch_all
 
     def __repr__(self):
         # Never let credentials reach a log line or a traceback's locals summary.
         return f"<{type(self).__name__} {self.base_url}>"
 
     def pages(self) -> Iterator[list[FetchedOrganization]]:
+        """The module's organizations page by page. HTTP adapters fetch through `client()`, so
+        every request keeps to the fetch's deadlines."""
         raise NotImplementedError
+
+    def client(self):
+        """An HTTP client bound to this fetch's deadline (see fetch_all)."""
+        from .http import Client
+
+        return Client(deadline=self.deadline)
 
     def fetch_all(self) -> list[FetchedOrganization]:
         """Every organization of the module, or SourceError. Identical repeats of an id (cursor
         paging over data that shifts) are dropped; conflicting repeats, unknown parents and parent
-        cycles are errors, since applying them would guess."""
+        cycles are errors, since applying them would guess. The fetch ends with a SourceError
+        naming the limit when it passes MODULE_SYNC_MAX_PAGES pages or MODULE_SYNC_DEADLINE_SECONDS
+        in all (each request also has MODULE_SYNC_REQUEST_DEADLINE_SECONDS, see http.Client)."""
+        self.deadline = Deadline(source_setting("MODULE_SYNC_DEADLINE_SECONDS", 1800))
         with paused_gc():
-            return self._fetch_all()
+            return self._fetch_all(source_setting("MODULE_SYNC_MAX_PAGES", 10_000))
 
-    def _fetch_all(self) -> list[FetchedOrganization]:
+    def _fetch_all(self, max_pages: int) -> list[FetchedOrganization]:
         seen: dict[str, FetchedOrganization] = {}
         page_sizes: list[int] = []  # new ids per page, to find the page of an earlier id
         for page_number, page in enumerate(self.pages(), start=1):
+            if page_number > max_pages:
+                raise SourceError(
+                    f"The module has more than {max_pages} pages (MODULE_SYNC_MAX_PAGES); "
+                    f"stopped after page {max_pages}, nothing was applied.",
+                    limit=PAGE_CAP,
+                )
+            check_text(page, page_number)
             before = len(seen)
             ids = [item[0] for item in page]
             if seen.keys().isdisjoint(ids) and len(set(ids)) == len(ids):
@@ -123,6 +184,8 @@ class Source:
             page_sizes.append(len(seen) - before)
             if self.progress:
                 self.progress(page_number, len(seen))
+            if self.deadline.remaining() <= 0:
+                raise self.deadline.exceeded(f"page {page_number}")
         organizations = list(seen.values())
         check_parents(organizations)
         return organizations
@@ -140,6 +203,29 @@ def paused_gc():
     finally:
         if enabled:
             gc.enable()
+
+
+def check_text(page: list[FetchedOrganization], page_number: int) -> None:
+    """Refuse a page whose ids, names, parents or billing types hold a control character (the
+    rule is mapping_portal.lib.text's), naming the organization: stored, NUL would fail the whole
+    apply on PostgreSQL without saying where. One search over the whole page in the common case."""
+    texts = [text for item in page for text in (item[0], item[1], item[2] or "", item[3])]
+    codes = [code for item in page if item[4] for code in item[4]]
+    if not CONTROL_CHARACTERS.search("".join(texts)) and not CONTROL_CHARACTERS.search(
+        "".join(codes)
+    ):
+        return
+    for index, item in enumerate(page, start=1):
+        fields = [("id", item[0]), ("name", item[1]), ("parent_id", item[2] or "")]
+        fields += [("kind", item[3])] + [("usage code", code) for code in item[4]]
+        for field, value in fields:
+            found = control_character(value)
+            if found is not None:
+                raise SourceError(
+                    f"Page {page_number}, organization #{index} (id {item[0]!r}): {field} "
+                    f"contains a control character ({found}); nothing was applied.",
+                    permanent=True,
+                )
 
 
 def page_of(seen: dict, page_sizes: list[int], external_id: str) -> int:

@@ -8,13 +8,13 @@ Datto's documentation describes (password grant, client "public-apiuser:public")
 
 import base64
 from collections.abc import Iterator
+from itertools import count
 from urllib.parse import urlencode, urlsplit
 
 from .base import FetchedOrganization, Source, SourceError
 from .http import Client, get_json
 
 PAGE_SIZE = 250
-MAX_PAGES = 10_000
 # Datto RMM's system site holding deleted devices: not a customer, never billable.
 SYSTEM_SITES = {"Deleted Devices"}
 
@@ -46,14 +46,14 @@ class DattoRmmSource(Source):
         return token
 
     def pages(self) -> Iterator[list[FetchedOrganization]]:
-        with Client() as client:  # one keep-alive connection for the token and every page
+        with self.client() as client:  # one keep-alive connection for the token and every page
             yield from self._pages(client)
 
     def _pages(self, client: Client) -> Iterator[list[FetchedOrganization]]:
         headers = {"Authorization": f"Bearer {self.access_token(client)}"}
         origin = urlsplit(self.base_url)[:2]
         url = f"{self.base_url}/api/v2/account/sites?" + urlencode({"max": PAGE_SIZE, "page": 0})
-        for number in range(1, MAX_PAGES + 1):
+        for number in count(1):  # Source.fetch_all caps the pages
             where = f"page {number} ({url})"
             data = get_json(url, headers=headers, where=where, client=client)
             if not isinstance(data, dict) or not isinstance(data.get("sites"), list):
@@ -75,7 +75,6 @@ class DattoRmmSource(Source):
                     f"{where}: nextPageUrl points at another host ({next_url}).", permanent=True
                 )
             url = next_url
-        raise SourceError(f"The site list has more than {MAX_PAGES} pages.", permanent=True)
 
     def parse_site(self, site, where: str) -> FetchedOrganization | None:
         if not isinstance(site, dict):

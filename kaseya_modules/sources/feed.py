@@ -1,12 +1,11 @@
 """Module Organization Feed v1 (docs/module-feed-v1.md): cursor-paged JSON with a bearer token."""
 
 from collections.abc import Iterator
+from itertools import count
 from urllib.parse import urlencode
 
 from .base import KINDS, FetchedOrganization, Source, SourceError, parse_quantity
-from .http import Client, get_json
-
-MAX_PAGES = 100_000
+from .http import get_json
 
 
 def parse_feed_page(data, *, where: str, billing_types: set[str] | None):
@@ -112,11 +111,11 @@ class FeedSource(Source):
         headers = {"Authorization": f"Bearer {self.credentials}"} if self.credentials else {}
         cursor = None
         seen_cursors: set[str] = set()
-        with Client() as client:  # one keep-alive connection for every page
+        with self.client() as client:  # one keep-alive connection for every page
             yield from self._pages(client, headers, cursor, seen_cursors)
 
     def _pages(self, client, headers, cursor, seen_cursors):
-        for number in range(1, MAX_PAGES + 1):
+        for number in count(1):  # Source.fetch_all caps the pages
             url = f"{self.base_url}/organizations"
             if cursor is not None:
                 url += "?" + urlencode({"cursor": cursor})
@@ -133,4 +132,3 @@ class FeedSource(Source):
                     f"{where}: next_cursor {cursor!r} was already used (a loop).", permanent=True
                 )
             seen_cursors.add(cursor)
-        raise SourceError(f"The feed has more than {MAX_PAGES} pages.", permanent=True)

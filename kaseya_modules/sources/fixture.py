@@ -4,11 +4,10 @@
 kaseya_modules/fixtures/; anything outside it is refused, so the setting cannot read other files.
 """
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from .base import FetchedOrganization, Source, SourceError
+from .base import FetchedOrganization, Source, SourceError, parse_json
 from .feed import parse_feed_page
 
 FIXTURES_DIR = (Path(__file__).resolve().parent.parent / "fixtures").resolve()
@@ -33,9 +32,6 @@ class FixtureSource(Source):
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
         for file in files:
             where = f"fixture {file.relative_to(FIXTURES_DIR)}"
-            try:
-                data = json.loads(file.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise SourceError(f"Malformed JSON in {where}: {exc}", permanent=True) from None
+            data = parse_json(file.read_bytes(), where=where)
             organizations, _ = parse_feed_page(data, where=where, billing_types=self.billing_types)
             yield organizations

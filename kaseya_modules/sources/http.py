@@ -7,9 +7,10 @@ decodes it when the server sends it.
 
 import gzip
 import http.client
-import json
 import logging
+import socket
 import ssl
+import threading
 import time
 import zlib
 from email.utils import parsedate_to_datetime
@@ -17,7 +18,14 @@ from urllib.parse import urljoin, urlsplit
 
 from django.utils import timezone
 
-from .base import SourceError, source_setting
+from .base import (
+    REQUEST_DEADLINE,
+    SYNC_DEADLINE,
+    Deadline,
+    SourceError,
+    parse_json,
+    source_setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +75,32 @@ class ConnectError(Exception):
         self.reason = reason
 
 
-class Client:
-    """Persistent connections for one fetch. Use as a context manager (or call close())."""
+class DeadlineExceeded(Exception):
+    """A request ran out of time: its own deadline, or what was left of the fetch's."""
 
-    def __init__(self, timeout: float | None = None):
+    def __init__(self, limit: str, seconds: float):
+        super().__init__(limit)
+        self.limit = limit
+        self.seconds = seconds
+
+
+class Client:
+    """Persistent connections for one fetch. Use as a context manager (or call close()).
+
+    `timeout` bounds each socket operation; every request as a whole (connect, headers, body,
+    redirects) must also finish within MODULE_SYNC_REQUEST_DEADLINE_SECONDS and within what is
+    left of `deadline` (the fetch's), or it ends with DeadlineExceeded."""
+
+    def __init__(self, timeout: float | None = None, deadline: Deadline | None = None):
         self.timeout = (
             timeout
             if timeout is not None
             else source_setting("KASEYA_SOURCE_TIMEOUT_SECONDS", 15.0)
         )
+        self.deadline = deadline
+        self.request_seconds = source_setting("MODULE_SYNC_REQUEST_DEADLINE_SECONDS", 120)
         self.connections: dict[tuple[str, str, int | None], http.client.HTTPConnection] = {}
+        self.expired = threading.Event()
 
     def __enter__(self):
         return self
@@ -102,15 +126,54 @@ class Client:
             self.connections[key] = conn
         return conn
 
+    def _expire(self) -> None:
+        """The watchdog: a socket timeout is per read, so a server trickling a byte at a time
+        would hold the request for ever. Shutting the sockets down wakes the blocked read."""
+        self.expired.set()
+        for conn in list(self.connections.values()):
+            sock = conn.sock
+            if sock is not None:
+                try:
+                    # The plain socket's shutdown, also for TLS: it acts on the descriptor
+                    # without touching the TLS state the reading thread is using.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def request(self, url: str, headers: dict[str, str], data: bytes | None) -> bytes:
+        """One request within its deadline (see the class): the body, or DeadlineExceeded /
+        HttpStatusError / ConnectError / TimeoutError / OSError for the caller's retry loop."""
+        limit, seconds = REQUEST_DEADLINE, self.request_seconds
+        if self.deadline is not None and self.deadline.remaining() < seconds:
+            limit, seconds = SYNC_DEADLINE, self.deadline.remaining()
+        configured = self.request_seconds if limit == REQUEST_DEADLINE else self.deadline.seconds
+        if seconds <= 0:
+            raise DeadlineExceeded(limit, configured)
+        self.expired.clear()
+        watchdog = threading.Timer(seconds, self._expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            body = self._request(url, headers, data)
+        except Exception:
+            if self.expired.is_set():
+                raise DeadlineExceeded(limit, configured) from None
+            raise
+        finally:
+            watchdog.cancel()
+        if self.expired.is_set():  # a read cut short by the watchdog returns what it had
+            self.close()
+            raise DeadlineExceeded(limit, configured)
+        return body
+
     def _drop(self, conn) -> None:
         conn.close()
         for key, value in list(self.connections.items()):
             if value is conn:
                 del self.connections[key]
 
-    def request(self, url: str, headers: dict[str, str], data: bytes | None) -> bytes:
-        """One request, following same-origin redirects: the body, or HttpStatusError /
-        ConnectError / TimeoutError / OSError for the caller's retry loop."""
+    def _request(self, url: str, headers: dict[str, str], data: bytes | None) -> bytes:
+        """One request, following same-origin redirects."""
         status, response_headers = 0, {}
         for _ in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
@@ -169,7 +232,7 @@ class Client:
                 return conn.getresponse()
             except STALE_CONNECTION_ERRORS:
                 conn.close()
-                if fresh or not reused:
+                if fresh or not reused or self.expired.is_set():
                     raise
         raise AssertionError("unreachable")
 
@@ -203,10 +266,18 @@ def get_json(
         headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
     for attempt in range(attempts):
         last = attempt == attempts - 1
-        retry_after = None
+        retry_after, limit = None, ""
         try:
             body = client.request(url, headers, data)
             break
+        except DeadlineExceeded as exc:
+            if exc.limit == SYNC_DEADLINE:
+                raise client.deadline.exceeded(where) from None
+            problem = (
+                f"Took longer than the request deadline ({exc.seconds:g}s, "
+                f"MODULE_SYNC_REQUEST_DEADLINE_SECONDS) on {where}"
+            )
+            limit = exc.limit
         except HttpStatusError as exc:
             if exc.status in (401, 403):
                 raise SourceError(
@@ -227,13 +298,12 @@ def get_json(
         except (http.client.HTTPException, OSError) as exc:
             problem = f"Connection failed on {where}: {exc or type(exc).__name__}"
         if last:
-            raise SourceError(f"{problem} (gave up after {attempts} attempts).")
+            raise SourceError(f"{problem} (gave up after {attempts} attempts).", limit=limit)
         delay = retry_delay(attempt, retry_after)
+        if client.deadline is not None and client.deadline.remaining() <= delay:
+            raise client.deadline.exceeded(where)
         log.warning("%s; retrying in %.2fs", problem, delay)
         time.sleep(delay)
     if len(body) > MAX_BODY_BYTES:
         raise SourceError(f"{where} is larger than {MAX_BODY_BYTES} bytes.", permanent=True)
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"Malformed JSON on {where}: {exc}", permanent=True) from None
+    return parse_json(body, where=where)

@@ -376,23 +376,22 @@ def test_a_second_call_for_the_same_run_does_nothing(feed_module, httpserver):
 
 def test_module_lock_lets_one_sync_in_and_skips_the_other(feed_module, httpserver):
     serve_feed(httpserver, PAGES)
-    lease = claim_module(feed_module.pk)
-    assert lease is not None
-    assert claim_module(feed_module.pk) is None
+    assert claim_module(feed_module.pk, holder=1)
+    assert not claim_module(feed_module.pk, holder=2)
     run = SyncRun.objects.create(module=feed_module, trigger=SyncTrigger.NIGHTLY)
 
     assert run_sync(run.pk).status == SyncStatus.SKIPPED
     assert len(httpserver.log) == 0
 
-    release_module(feed_module.pk, lease)
-    assert claim_module(feed_module.pk) is not None
+    release_module(feed_module.pk, holder=1)
+    assert claim_module(feed_module.pk, holder=3)
 
 
 def test_an_expired_lock_lease_can_be_taken_over(feed_module):
     feed_module.sync_locked_until = timezone.now() - timezone.timedelta(seconds=1)
     feed_module.save()
 
-    assert claim_module(feed_module.pk) is not None
+    assert claim_module(feed_module.pk, holder=1)
 
 
 def test_nightly_fanout_queues_each_enabled_module_once_per_night(

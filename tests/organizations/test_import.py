@@ -3,7 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from organizations.importing import import_organizations
+from organizations.importing import import_organizations, parent_loops
 from organizations.models import Organization
 from tests.organizations.factories import OrganizationFactory
 
@@ -108,3 +108,79 @@ def test_upload_page_imports_and_reports(client):
     body = response.content.decode()
     assert "Nothing was imported" in body and "Line 2" in body
     assert Organization.objects.count() == 3
+
+
+def test_a_parent_loop_is_named_on_each_of_its_lines():
+    data = "autotask_id,name,parent_autotask_id\n1,A,2\n2,B,3\n3,C,1\n4,D,1\n"
+
+    result = import_organizations(data.encode())
+
+    assert [str(e) for e in result.errors] == [
+        f"Line {line}: Parent links form a loop: 1 → 2 → 3 → 1." for line in (2, 3, 4)
+    ]
+    assert not Organization.objects.exists()
+
+
+class CountingDict(dict):
+    """A dict that counts the look-ups made in it."""
+
+    lookups = 0
+
+    def __getitem__(self, key):
+        CountingDict.lookups += 1
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        CountingDict.lookups += 1
+        return super().__contains__(key)
+
+
+def test_the_loop_check_looks_each_organization_up_a_bounded_number_of_times():
+    # given: a 25,000-long parent chain (1 → 2 → … → 25,000), then a loop hanging off its end
+    n = 25_000
+    parent_of = CountingDict({i: i + 1 for i in range(1, n)})
+    parent_of.update({n: n + 1, n + 1: n + 2, n + 2: n})
+    CountingDict.lookups = 0
+
+    # when
+    loops = parent_loops(parent_of)
+
+    # then: linear (the check this replaced walked the chain again from every row: n² / 2)
+    assert loops == [[n, n + 1, n + 2]]
+    assert CountingDict.lookups <= 4 * len(parent_of)
+
+
+def test_a_nul_in_a_value_is_refused_naming_line_and_column():
+    data = b"autotask_id,name,city\n1,Acme,Springfield\n2,Glo\x00bex,Shelbyville\n"
+
+    result = import_organizations(data)
+
+    assert [str(e) for e in result.errors] == [
+        "Line 3: The name column contains a control character (U+0000); remove it and try again."
+    ]
+    assert not Organization.objects.exists()
+
+
+def test_a_control_character_in_the_header_is_refused():
+    result = import_organizations(b"autotask_id,na\x01me\n1,Acme\n")
+
+    assert [str(e) for e in result.errors] == [
+        "Line 1: The header row contains a control character."
+    ]
+
+
+def test_uploading_a_csv_with_a_nul_shows_the_line_rather_than_failing(client):
+    from tests.conftest import make_user
+
+    client.force_login(make_user("importer", perms=["organizations.add_organization"]))
+    upload = SimpleUploadedFile(
+        "nul.csv", b"autotask_id,name\n1,Ac\x00me\n", content_type="text/csv"
+    )
+
+    response = client.post(reverse("organizations:import"), {"file": upload})
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Nothing was imported" in body
+    assert "Line 2: The name column contains a control character (U+0000)" in body
+    assert not Organization.objects.exists()
