@@ -9,11 +9,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from mapping_portal.lib.csv_io import MAX_IMPORT_BYTES
 from mapping_portal.lib.text import control_character, control_character_problem
 
 from .models import BILLING_FIELDS, Organization, OrganizationType
-
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 # Column name in the file → model field. Header names are matched case-insensitively.
 COLUMNS = {

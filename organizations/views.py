@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from mapping_portal.lib.body_limit import max_body_bytes
+from mapping_portal.lib.csv_io import IMPORT_BODY_BYTES
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.navigation import (
     home_panels,
@@ -98,8 +99,7 @@ def browse(request):
     )
 
 
-# The file's cap plus room for the multipart framing and the CSRF token.
-@max_body_bytes(MAX_IMPORT_BYTES + 64 * 1024)
+@max_body_bytes(IMPORT_BODY_BYTES)
 @permission_required("organizations.add_organization")
 @require_http_methods(["GET", "POST"])
 def import_csv(request):

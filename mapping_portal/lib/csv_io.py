@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import StreamingHttpResponse
 
+from .text import control_character_problem
+
 # A cell a spreadsheet would run as a formula (OWASP: CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -76,10 +78,6 @@ class CsvRefused(Exception):
         self.errors = errors
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(ord(char) < 32 and char not in "\t\r\n" or ord(char) == 127 for char in text)
-
-
 def read_rows(data: bytes, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """(line number, {lower-case column: stripped text}) for every data row of a UTF-8 CSV;
     CsvRefused when the file is too large, not UTF-8, holds control characters or lacks a
@@ -95,9 +93,9 @@ def read_rows(data: bytes, required: tuple[str, ...]) -> list[tuple[int, dict[st
             [RowError(0, f"The file is not UTF-8 text (byte {exc.start}). Save it as CSV UTF-8.")]
         ) from None
     bad_lines = [
-        RowError(number, "holds a control character (such as NUL); remove it.")
+        RowError(number, problem)
         for number, line in enumerate(text.split("\n"), start=1)
-        if _has_control_characters(line)
+        if (problem := control_character_problem(line, "This line"))
     ]
     if bad_lines:
         raise CsvRefused(bad_lines)
