@@ -53,6 +53,10 @@ class ToggleForm(forms.Form):
     confirm = forms.BooleanField(required=False)
 
 
+class SyncEmailForm(forms.Form):
+    subscribe = forms.BooleanField(required=False)
+
+
 class StatusForm(forms.Form):
     runs = forms.BooleanField(required=False)
 

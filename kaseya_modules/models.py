@@ -257,6 +257,9 @@ class SyncRun(models.Model):
     unchanged_count = models.PositiveIntegerField("unchanged", default=0)
     error = models.TextField(blank=True)
     stopped_by = models.CharField(max_length=32, choices=SyncLimit.choices, blank=True)
+    # Set when the email about this run's new unmapped module organizations was claimed, so a
+    # task run twice sends it once.
+    notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = SyncRunQuerySet.as_manager()
 
@@ -365,3 +368,16 @@ class ModuleColumnPreference(models.Model):
 
     def __str__(self):
         return f"Module column order of {self.user}"
+
+
+class SyncEmailSubscription(models.Model):
+    """An Integrated Customer Billing administrator who asked for an email after each sync that
+    finds new module organizations yet to be mapped."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sync_email_subscription"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Sync emails for {self.user}"

@@ -30,6 +30,7 @@ from .models import (
 )
 from .sources import FetchedOrganization, SourceError, source_for
 from .sources.base import paused_gc
+from .tasks import sync_email_task
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def run_sync(run_id: int) -> SyncRun | None:
             return run
         run.organizations_fetched = len(fetched)
         finish_run(run, SyncStatus.SUCCEEDED, counts=counts)
+        transaction.on_commit(lambda: sync_email_task.delay(run.pk))
         return run
     except Exception as exc:
         finish_run(run, SyncStatus.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")

@@ -17,3 +17,11 @@ def nightly_sync_task() -> list[int]:
     from .services import queue_nightly_syncs
 
     return [run.pk for run in queue_nightly_syncs()]
+
+
+@shared_task(ignore_result=True)
+def sync_email_task(run_id: int) -> None:
+    """After a successful sync: the email about its new unmapped module organizations."""
+    from .notifications import notify_after_sync
+
+    notify_after_sync(run_id)

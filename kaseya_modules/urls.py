@@ -5,6 +5,7 @@ from . import mapping_views, views
 app_name = "kaseya_modules"
 urlpatterns = [
     path("modules/", views.module_list, name="modules"),
+    path("modules/sync-email/", views.sync_email, name="sync_email"),
     path("modules/<slug:code>/", views.module_detail, name="module"),
     path("modules/<slug:code>/icb/", views.module_toggle, name="toggle"),
     path("modules/<slug:code>/icb/disable/", views.module_disable, name="disable"),

@@ -11,8 +11,14 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from mapping_portal.lib.decorators import permission_required
 
 from . import services
-from .forms import SourceForm, StatusForm, ToggleForm
-from .models import KaseyaModule, ModuleOrganization, SyncRun, SyncTrigger
+from .forms import SourceForm, StatusForm, SyncEmailForm, ToggleForm
+from .models import (
+    KaseyaModule,
+    ModuleOrganization,
+    SyncEmailSubscription,
+    SyncRun,
+    SyncTrigger,
+)
 
 PERMISSION = "kaseya_modules.manage_icb"
 RECENT_RUNS = 10
@@ -39,7 +45,31 @@ def _module(code):
 @require_GET
 def module_list(request):
     modules = _with_latest_run(KaseyaModule.objects.order_by("-icb_enabled", "name"))
-    return render(request, "kaseya_modules/modules.html", {"modules": modules})
+    subscribed = SyncEmailSubscription.objects.filter(user=request.user).exists()
+    return render(
+        request, "kaseya_modules/modules.html", {"modules": modules, "subscribed": subscribed}
+    )
+
+
+@permission_required(PERMISSION)
+@require_POST
+def sync_email(request):
+    """Opt in to (or out of) the email after each sync that finds new unmapped module
+    organizations."""
+    form = SyncEmailForm(request.POST)
+    form.is_valid()  # a lone optional boolean cannot be invalid
+    if form.cleaned_data["subscribe"]:
+        SyncEmailSubscription.objects.get_or_create(user=request.user)
+        if request.user.email:
+            messages.success(request, f"You will get an email at {request.user.email} after a "
+                             "sync that finds new module organizations to map.")  # fmt: skip
+        else:
+            messages.warning(request, "Saved, but your account has no email address yet: ask "
+                             "an administrator to add one.")  # fmt: skip
+    else:
+        SyncEmailSubscription.objects.filter(user=request.user).delete()
+        messages.success(request, "You will no longer get sync emails.")
+    return redirect("kaseya_modules:modules")
 
 
 @permission_required(PERMISSION)

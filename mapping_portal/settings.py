@@ -217,6 +217,19 @@ QBWC_AUTH_FAILURE_WINDOW_SECONDS = env_int(
 # (rotate with SECRET_KEY_FALLBACKS). Set it to keep connector passwords across a SECRET_KEY change.
 QBWC_PASSWORD_KEY = env_str("QBWC_PASSWORD_KEY", "")
 
+# Email (the optional note after a sync). Unset EMAIL_HOST: messages are printed to the console.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 20
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Mapping Portal <mapping-portal@localhost>")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
