@@ -17,3 +17,11 @@ def nightly_sync_task() -> list[int]:
     from .services import queue_nightly_syncs
 
     return [run.pk for run in queue_nightly_syncs()]
+
+
+@shared_task(ignore_result=True)
+def refresh_suggestions_task() -> None:
+    """Recompute every synced module's mapping suggestions (after organizations changed)."""
+    from .suggestions import refresh_all
+
+    refresh_all()

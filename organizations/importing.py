@@ -10,6 +10,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from .models import BILLING_FIELDS, Organization, OrganizationType
+from .signals import announce_organizations_changed
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
@@ -302,4 +303,6 @@ def import_organizations(data: bytes) -> ImportResult:
                 extra = len(changed_ids - newly - {o.autotask_id for o in to_update})
                 result.updated += extra
                 result.unchanged -= extra
+        if result.created or result.updated:
+            announce_organizations_changed(Organization)
     return result
