@@ -9,7 +9,7 @@ than one pass over a few dictionaries.
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Letters NFKD does not split into a base letter and an accent.
 LETTERS = str.maketrans(
@@ -19,8 +19,8 @@ LETTERS = str.maketrans(
 
 # Legal forms, set aside at the end of a name (after abbreviations are spelled out).
 LEGAL_FORMS = frozenset(
-    "inc incorporated llc ltd limited gmbh plc pc llp lp lc pllc sa ag bv nv pty pte srl sarl "
-    "spa sas ltda kk oy kg co company corporation".split()
+    "inc incorporated llc ltd limited gmbh plc pc pa psc apc llp lllp lp lc pllc sa ag bv nv pty "
+    "pte srl sarl spa sas ltda kk oy kg co company corporation".split()
 )
 # Abbreviations (and spellings) -> the one word both sides are compared with.
 ABBREVIATIONS = {
@@ -34,7 +34,8 @@ ABBREVIATIONS = {
     "mgt": "management", "sys": "systems", "technologies": "tech", "technology": "tech",
     "acctg": "accounting", "acct": "accounting", "engg": "engineering", "engr": "engineering",
     "eng": "engineering", "ins": "insurance", "pharm": "pharmacy", "constr": "construction",
-    "bldg": "building", "solns": "solutions", "inds": "industries", "ind": "industries",
+    "bldg": "building", "co": "company", "solns": "solutions", "inds": "industries",
+    "ind": "industries",
     "props": "properties", "govt": "government", "cty": "county", "twp": "township",
 }  # fmt: skip
 # Words that name a site of an organization rather than the organization, at the end of a name.
@@ -88,17 +89,27 @@ def words(text: str) -> list[Word]:
 class Parsed:
     """A name's normalized forms and what was set aside to get them."""
 
-    key: str  # the whole name, drift set aside
-    site_key: str  # without its site suffix ("" when it has none)
-    site: str  # the site suffix as written ("- Denver")
-    legal: list[str]  # legal forms set aside, as written
-    abbreviations: list[str]  # abbreviations spelled out, as written
-    the: bool  # a leading "The" set aside
-    ands: int  # "&", "+" and "and" set aside
-    internal: bool  # looks like an internal, test or not-billable record
+    key: str = ""  # the whole name, drift set aside
+    site_key: str = ""  # without its site suffix ("" when it has none)
+    site: str = ""  # the site suffix as written ("- Denver")
+    # Nested site suffixes ("Acme - East Office - Boulder"): (key, suffix) of each longer head,
+    # longest first ("Acme - East Office" before "Acme").
+    inner_sites: list = field(default_factory=list)
+    # As `key` and `site_key`, but keeping "Company"/"Corporation": for "is another
+    # organization's name this one plus more words?" ("The Patel Company" is not "Patel" + …).
+    soft_key: str = ""
+    soft_site_key: str = ""
+    legal: list = field(default_factory=list)  # legal forms set aside, as written
+    abbreviations: list = field(default_factory=list)  # spelled out, as written
+    the: bool = False  # a leading "The" set aside
+    ands: int = 0  # "&", "+" and "and" set aside
+    internal: bool = False  # looks like an internal, test or not-billable record
 
 
-def _key(items: list[Word], parsed: Parsed | None) -> str:
+SOFT_KEEP = frozenset({"co", "company", "corporation"})
+
+
+def _key(items: list[Word], parsed: Parsed | None, keep: frozenset = frozenset()) -> str:
     tokens: list[tuple[str, Word]] = [(t, w) for w in items for t in w.tokens]
     if tokens and tokens[0][0] == "the" and len(tokens) > 1:
         tokens = tokens[1:]
@@ -107,7 +118,7 @@ def _key(items: list[Word], parsed: Parsed | None) -> str:
     kept = [(t, w) for t, w in tokens if t != "and"] or tokens
     if parsed is not None:
         parsed.ands += len(tokens) - len(kept)
-    while len(kept) > 1 and kept[-1][0] in LEGAL_FORMS:
+    while len(kept) > 1 and kept[-1][0] in LEGAL_FORMS and kept[-1][0] not in keep:
         token, word = kept.pop()
         if parsed is not None and word.surface not in parsed.legal:
             parsed.legal.insert(0, word.surface)
@@ -118,6 +129,11 @@ def normalize(name: str) -> str:
     """The name with case, accents, punctuation, "&"/"and", a leading "The", legal suffixes and
     abbreviations set aside (its site suffix kept): equal keys mean the same name."""
     return _key(words(name), None)
+
+
+def soft_normalize(name: str) -> str:
+    """As normalize(), keeping "Company" and "Corporation" (see Parsed.soft_key)."""
+    return _key(words(name), None, SOFT_KEEP)
 
 
 def _strip_site_words(items: list[Word]) -> tuple[list[Word], list[Word]]:
@@ -131,7 +147,7 @@ def _strip_site_words(items: list[Word]) -> tuple[list[Word], list[Word]]:
 
 def parse(name: str) -> Parsed:
     """Everything suggestions need from one name, with what was set aside recorded."""
-    parsed = Parsed("", "", "", [], [], False, 0, False)
+    parsed = Parsed()
     items = words(name)
     parsed.key = _key(items, parsed)
     parsed.abbreviations = [
@@ -142,33 +158,43 @@ def parse(name: str) -> Parsed:
         and w.tokens[0] not in LEGAL_FORMS
         and w.tokens[0] != plain(w.surface).replace(".", "").replace("'", "")
     ]
-    match = SITE_START.search(name)
-    head, site = (name[: match.start()], name[match.start() :].strip()) if match else (name, "")
+    parsed.soft_key = _key(items, None, SOFT_KEEP)
+    starts = [match.start() for match in SITE_START.finditer(name) if match.start() > 0]
+    head, site = (name[: starts[0]], name[starts[0] :].strip()) if starts else (name, "")
     head_items = words(head) if site else items
     head_items, site_words = _strip_site_words(head_items)
     if site_words:
         site = " ".join([*(w.surface for w in site_words), site]).strip()
     if site and head_items:
         parsed.site = site
-        scratch = Parsed("", "", "", [], [], False, 0, False)
-        parsed.site_key = _key(head_items, scratch)
+        parsed.site_key = _key(head_items, None)
+        parsed.soft_site_key = _key(head_items, None, SOFT_KEEP)
         if parsed.site_key == parsed.key:
-            parsed.site_key, parsed.site = "", ""
+            parsed.site_key, parsed.site, parsed.soft_site_key = "", "", ""
+    for start in reversed(starts[1:]):
+        inner_key = _key(words(name[:start]), None)
+        if inner_key and inner_key not in (parsed.key, parsed.site_key):
+            parsed.inner_sites.append((inner_key, name[start:].strip()))
     lowered = plain(name).replace("_", " ")
     parsed.internal = bool(INTERNAL.search(lowered)) or name.lstrip()[:1] in ("_", "~", "[", "#")
     return parsed
 
 
-def set_aside(module_name: str, organization_name: str, *, site: bool = False) -> list[str]:
-    """What differs between two names whose keys are equal, as phrases for a reason: "case",
-    "accents", "punctuation", "'&'/'and'", "'The'", "'Ltd'", "'Corp.'", "the site '- Denver'"."""
-    a, b = parse(module_name), parse(organization_name)
-    a_text = module_name[: len(module_name) - len(a.site)] if site and a.site else module_name
+def set_aside(module_name: str, organization_name: str, *, site: str = "") -> list[str]:
+    """What differs between two names whose keys are equal (the module name once its site
+    suffix `site` is cut off, if given), as phrases for a reason: "case", "accents",
+    "punctuation", "'&'/'and'", "'The'", "'Ltd'", "'Corp.'", "the site '- Denver'"."""
+    a_text = module_name.strip()
+    if site and a_text.endswith(site):
+        a_text = a_text[: -len(site)].strip()
+    elif site:
+        a_text = a_text[: len(a_text) - len(site)].strip()
+    a, b = parse(a_text), parse(organization_name)
     a_list, b_list = WORD.findall(a_text), WORD.findall(organization_name)
     a_words, b_words = set(a_list), set(b_list)
     a_folded, b_folded = {w.casefold() for w in a_words}, {w.casefold() for w in b_words}
     named: list[str] = []  # legal forms and abbreviations only one side has, as written
-    a_legal = parse(a_text).legal if site and a.site else a.legal
+    a_legal = a.legal
     a_forms = {plain(s).replace(".", "") for s in a_legal}
     b_forms = {plain(s).replace(".", "") for s in b.legal}
     for surface, others in [*((s, b_forms) for s in a_legal), *((s, a_forms) for s in b.legal)]:
@@ -196,8 +222,8 @@ def set_aside(module_name: str, organization_name: str, *, site: bool = False) -
     if a.the != b.the:
         items.append("'The'")
     items += [f"'{surface}'" for surface in named]
-    if site and a.site:
-        items.append(f"the site '{a.site}'")
+    if site:
+        items.append(f"the site '{site}'")
     return items
 
 

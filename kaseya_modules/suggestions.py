@@ -33,7 +33,7 @@ from rapidfuzz import fuzz, process
 from organizations.models import Organization, OrganizationType
 
 from .models import Confidence, KaseyaModule, MappingSuggestion, ModuleOrganization
-from .names import describe_set_aside, normalize, parse, set_aside
+from .names import describe_set_aside, normalize, parse, set_aside, soft_normalize
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,7 @@ FUZZY_CUTOFF = 60  # below this similarity a name is not worth suggesting
 FUZZY_HIGH = 90  # a fuzzy match is high only from here…
 FUZZY_MARGIN = 10  # …and this many points ahead of the runner-up
 FUZZY_MEDIUM = 80
-CLOSE_SET = 95  # another name holding all the same words (token set) is "close"…
-CLOSE_RATIO = 90  # …as is one this alike, letter for letter
+CLOSE_RATIO = 90  # a runner-up this alike makes a fuzzy match ambiguous
 BLOCK_SHARE = (
     0.01  # a word shared by more than this share of organizations is too common to block on
 )
@@ -90,10 +89,16 @@ class OrganizationIndex:
         self.by_psa = {autotask_id: i for i, autotask_id in enumerate(self.autotask_ids)}
         self.by_name: dict[str, list[int]] = defaultdict(list)
         self.by_key: dict[str, list[int]] = defaultdict(list)
+        # Leading words -> organizations whose name goes on after them ("summit dental" ->
+        # Summit Dental Group): the organization a module name with a dropped word may mean.
+        self.extended: dict[str, list[int]] = defaultdict(list)
         blocks: dict[str, list[int]] = defaultdict(list)
         for i, (name, key) in enumerate(zip(self.names, self.keys, strict=True)):
             self.by_name[name.strip()].append(i)
             self.by_key[key].append(i)
+            tokens = soft_normalize(name).split()
+            for end in range(1, len(tokens)):
+                self.extended[" ".join(tokens[:end])].append(i)
             for block in dict.fromkeys(block_keys(key)):
                 blocks[block].append(i)
         self.blocks = dict(blocks)
@@ -173,11 +178,12 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
             found[position] = Candidate(position, tier, score, [reason], cap_at)
         else:
             if tier > candidate.tier:
-                candidate.tier, candidate.score = tier, score
+                # The stronger evidence now speaks for the candidate, with its own limit.
+                candidate.tier, candidate.score, candidate.cap = tier, score, cap_at
                 candidate.reasons.insert(0, reason)
             else:
                 candidate.reasons.append(reason)
-            candidate.cap = max(candidate.cap, cap_at, key=ORDER.__getitem__)
+                candidate.cap = max(candidate.cap, cap_at, key=ORDER.__getitem__)
 
     if subject.psa_id is not None:
         position = index.by_psa.get(subject.psa_id)
@@ -196,12 +202,15 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     parsed = parse(name)
     for position in index.by_key.get(parsed.key, ()):
         if position not in found:
-            add(position, NORMALIZED, 97, ("set_aside", position, False))
+            add(position, NORMALIZED, 97, ("set_aside", position, ""))
             found[position].closeness = fuzz.ratio(name, index.names[position])
-    if parsed.site_key:
-        for position in index.by_key.get(parsed.site_key, ()):
+    # Site suffixes set aside, the innermost first ("Acme - East Office - Boulder" is Acme's
+    # East Office before it is Acme).
+    sites = [*parsed.inner_sites, (parsed.site_key, parsed.site)] if parsed.site_key else []
+    for score, (key, site) in zip(range(95, 0, -1), sites, strict=False):
+        for position in index.by_key.get(key, ()):
             if position not in found:
-                add(position, SITE, 93, ("set_aside", position, True))
+                add(position, SITE, max(score, 90), ("set_aside", position, site))
                 found[position].closeness = fuzz.ratio(name, index.names[position])
     closed = index.closed_by_key.get(parsed.key) or index.closed_by_key.get(parsed.site_key)
     if closed and not any(c.tier == PSA for c in found.values()):
@@ -211,23 +220,30 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     # Fuzzy similarity over the blocked candidates only, for every name (the runner-up and
     # close names decide whether even an exact match may be high).
     similarity: dict[int, int] = {}
+    in_order: dict[int, int] = {}  # letter-for-letter similarity, words in their own order
+    via_site: set[int] = set()  # alike only once the site suffix is set aside
     close: set[int] = set()
-    for query in filter(None, (parsed.key, parsed.site_key)):
+    queries = [query for query in (parsed.key, parsed.site_key) if query]
+    for query in queries:
         positions = index.candidates(query)
         if not positions:
             continue
         choices = [index.keys[i] for i in positions]
-        for _, score, at in process.extract(
-            query, choices, scorer=fuzz.token_sort_ratio, limit=5, score_cutoff=FUZZY_CUTOFF
-        ):
-            position = positions[at]
-            similarity[position] = max(similarity.get(position, 0), round(score))
-            if score >= CLOSE_RATIO:
-                close.add(position)
-        for _, _, at in process.extract(
-            query, choices, scorer=fuzz.token_set_ratio, limit=5, score_cutoff=CLOSE_SET
-        ):
-            close.add(positions[at])
+        # Letter for letter, and with the words sorted (a typo in a first letter moves a word
+        # in sorted order; reordered words defeat a plain comparison): the better of the two.
+        for scorer in (fuzz.ratio, fuzz.token_sort_ratio):
+            for _, score, at in process.extract(
+                query, choices, scorer=scorer, limit=5, score_cutoff=FUZZY_CUTOFF
+            ):
+                position = positions[at]
+                if round(score) > similarity.get(position, 0):
+                    similarity[position] = round(score)
+                    if query is parsed.site_key and query != parsed.key:
+                        via_site.add(position)
+                if score >= CLOSE_RATIO:
+                    close.add(position)
+                if scorer is fuzz.ratio and round(score) > in_order.get(position, 0):
+                    in_order[position] = round(score)
     for position, score in similarity.items():
         if position not in found:
             found[position] = Candidate(position, FUZZY, min(score, 92), [("fuzzy", position)])
@@ -264,10 +280,34 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
         cap = lowest(cap, Confidence.MEDIUM)
         notes.append("Looks like an internal or test record, so never high")
     best = ranked[0]
-    family = index.family.get(best.position, set())
+    # A PSA parent or child of the best is no rival, unless the match needed its site suffix
+    # set aside: then "Acme - North" may well mean the PSA's own "Acme - North Office".
+    site_only = best.tier == SITE or (best.tier == FUZZY and best.position in via_site)
+    family = set() if site_only else index.family.get(best.position, set())
     others = [c for c in ranked[1:] if c.position not in family]
     runner_up = max((c.similarity for c in others), default=0)
-    confidence = first_confidence(best, others, close - family - {best.position}, runner_up)
+    # Organizations whose name goes on after the module organization's (Summit Dental Group for
+    # "Summit Dental"): what the module may mean if it dropped a word.
+    if best.tier >= NORMALIZED:
+        prefixes = [parsed.soft_key]
+    elif site_only:
+        prefixes = [parsed.soft_site_key]
+    else:
+        prefixes = [parsed.soft_key, parsed.soft_site_key]
+    extended = [i for query in prefixes if query for i in index.extended.get(query, ())]
+    rivals = [c.position for c in others if c.tier >= SITE] + [
+        i for i in extended if i != best.position and i not in family
+    ]
+    if best.tier < SITE:
+        rivals += sorted(close - family - {best.position})
+    # A fuzzy match with a word more or less is another name, not a typo (Morgan Real Estate is
+    # not Morgan & Lee Real Estate).
+    query = parsed.site_key if site_only else parsed.key
+    same_words = len(index.keys[best.position].split()) == len(query.split())
+    # …and one whose words only match once sorted may be another company (Pierce & Wallace is
+    # not Wallace & Perez): high needs the names alike in their own word order.
+    same_words = same_words and in_order.get(best.position, 0) >= FUZZY_HIGH
+    confidence = first_confidence(best, rivals, runner_up, same_words)
     confidence = lowest(confidence, cap, best.cap)
     result = []
     for rank, candidate in enumerate(ranked[:MAX_SUGGESTIONS]):
@@ -282,8 +322,8 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
         ]
         if rank == 0:
             level = confidence
-            if confidence != Confidence.HIGH and best.tier >= SITE:
-                reasons += [f"{index.names[c.position]} is close too" for c in others[:1]]
+            if rivals and confidence != Confidence.HIGH:
+                reasons.append(f"{index.names[rivals[0]]} is close too")
             reasons += notes
         else:
             # One high at most: the alternatives to a high suggestion are only leads.
@@ -309,14 +349,19 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     return result
 
 
-def first_confidence(best: Candidate, others: list[Candidate], close: set[int], runner_up) -> str:
+def first_confidence(best: Candidate, rivals: list[int], runner_up: int, same_words: bool) -> str:
     """The confidence the evidence alone gives the best candidate (before caps)."""
     if best.tier == PSA:
         return Confidence.HIGH
-    rival = any(c.tier >= SITE for c in others) or bool(close)
+    rival = bool(rivals)
     if best.tier >= SITE or best.tier == PARENT:
         return Confidence.MEDIUM if rival else Confidence.HIGH
-    if best.similarity >= FUZZY_HIGH and best.similarity - runner_up >= FUZZY_MARGIN and not rival:
+    if (
+        best.similarity >= FUZZY_HIGH
+        and best.similarity - runner_up >= FUZZY_MARGIN
+        and same_words
+        and not rival
+    ):
         return Confidence.HIGH
     if best.similarity >= FUZZY_MEDIUM and best.similarity - runner_up >= FUZZY_MARGIN / 2:
         return Confidence.MEDIUM
