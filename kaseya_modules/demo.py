@@ -1,6 +1,9 @@
 """Demo data: Graphus, Passly and Datto RMM enabled on fixture sources and already synced, with
 module organization names that differ a little from the organizations' own names — the drift the
-mapping pages exist for.
+mapping pages exist for. A few more are named after fixed demo organizations
+(organizations/demo.py SHOWCASE) with the drift mapping suggestions set aside, so suggestions of
+every kind show at once: a PSA id, a legal suffix, case, a site suffix, a typo, a near-identical
+organization, a Dead organization's name and an internal record.
 
 The shipped templates (fixtures/demo/*.json) hold the structure, kinds, parents and usage; the
 names are filled in from the billable organizations in the database and written to
@@ -42,13 +45,23 @@ def vary(name: str, index: int) -> str:
     return varied if varied != name else name.upper()
 
 
+def template(code: str) -> dict:
+    return json.loads((FIXTURES_DIR / "demo" / f"{code}.json").read_text(encoding="utf-8"))
+
+
+def showcase_ids(code: str) -> list[str]:
+    """Ids of the template entries named after fixed demo organizations (no `org`)."""
+    return [entry["id"] for entry in template(code)["organizations"] if "org" not in entry]
+
+
 def render(code: str, names: list[str]) -> str:
-    template = json.loads((FIXTURES_DIR / "demo" / f"{code}.json").read_text(encoding="utf-8"))
+    template_data = template(code)
     organizations = []
-    for entry in template["organizations"]:
-        index = entry.pop("org")
-        base = names[index % len(names)] if names else f"Demo Customer {index + 1}"
-        entry["name"] = entry["name"].replace("{org}", vary(base, index))
+    for entry in template_data["organizations"]:
+        index = entry.pop("org", None)
+        if index is not None:
+            base = names[index % len(names)] if names else f"Demo Customer {index + 1}"
+            entry["name"] = entry["name"].replace("{org}", vary(base, index))
         organizations.append(entry)
     rendered_dir = FIXTURES_DIR / "rendered"
     rendered_dir.mkdir(exist_ok=True)
@@ -82,6 +95,18 @@ def seed(stdout) -> None:
             f"({run.get_status_display().lower()})."
         )
     seed_mappings(stdout)
+    seed_suggestions(stdout)
+
+
+def seed_suggestions(stdout) -> None:
+    """Compute the demo modules' mapping suggestions afresh (after the demo mappings, which
+    sites follow). Replacing them makes this safe to run again."""
+    from .suggestions import OrganizationIndex, refresh_module
+
+    index = OrganizationIndex()
+    for module in KaseyaModule.objects.filter(code__in=DEMO_MODULES, icb_enabled=True):
+        count = refresh_module(module, index)
+        stdout.write(f"Kaseya module {module.code}: suggestions for {count} module organizations.")
 
 
 DEMO_MAPPINGS_PER_MODULE = 2
@@ -99,7 +124,12 @@ def seed_mappings(stdout) -> None:
     for organization in organizations:
         by_word.setdefault(organization.name.split()[0].upper().strip(".,"), organization)
     for code in DEMO_MODULES:
-        candidates = ModuleOrganization.objects.mappable().filter(module__code=code)
+        # The showcase entries are left for the suggestions to map.
+        candidates = (
+            ModuleOrganization.objects.mappable()
+            .filter(module__code=code)
+            .exclude(external_id__in=showcase_ids(code))
+        )
         if candidates.filter(organization__isnull=False).exists():
             continue
         mapped = 0

@@ -296,3 +296,19 @@ def test_computed_at_is_the_time_of_the_refresh(module):
     refresh_module(module)
 
     assert MappingSuggestion.objects.get(module_organization=record).computed_at >= before
+
+
+def test_demo_seed_computes_suggestions_and_stays_idempotent(db):
+    import io
+
+    from mapping_portal.lib.demo import seed_all
+
+    seed_all(io.StringIO())
+    before = MappingSuggestion.objects.count()
+    seed_all(io.StringIO())
+
+    assert MappingSuggestion.objects.count() == before
+    bakery = MappingSuggestion.objects.get(module_organization__external_id="gr-2001", rank=1)
+    assert (bakery.organization.name, bakery.confidence) == ("Café Olé Bakery Ltd", "high")
+    tenant = MappingSuggestion.objects.get(module_organization__external_id="site-z1", rank=1)
+    assert tenant.reasons[0].startswith("Same PSA id")
