@@ -13,6 +13,7 @@ fixtures/rendered/ (git-ignored), which the fixture source then reads like any f
 import json
 import re
 
+from organizations.demo import FIRST_AUTOTASK_ID, SHOWCASE_OFFSET
 from organizations.models import Organization
 
 from . import services
@@ -45,24 +46,46 @@ def vary(name: str, index: int) -> str:
     return varied if varied != name else name.upper()
 
 
-def template(code: str) -> dict:
-    return json.loads((FIXTURES_DIR / "demo" / f"{code}.json").read_text(encoding="utf-8"))
+def _entry(external_id, name, usage, *, parent_id=None, kind="organization", psa_id=None):
+    entry = {"id": external_id, "name": name, "parent_id": parent_id, "kind": kind, "usage": usage}
+    if psa_id is not None:
+        entry["psa_id"] = psa_id
+    return entry
 
 
-def showcase_ids(code: str) -> list[str]:
-    """Ids of the template entries named after fixed demo organizations (no `org`)."""
-    return [entry["id"] for entry in template(code)["organizations"] if "org" not in entry]
+# Module organizations named after fixed demo organizations (organizations/demo.py SHOWCASE) with
+# the drift suggestions set aside; left unmapped for the suggestions to map.
+ACME_AUTOTASK_ID = FIRST_AUTOTASK_ID + SHOWCASE_OFFSET + 2  # Acme Corporation
+DATTO_USAGE = {"workstations": 5, "servers": 1, "network_devices": 1}
+SHOWCASE = {
+    "graphus": [
+        _entry("gr-2001", "Café Olé Bakery", {"mailboxes": 9}),
+        _entry("gr-2002", "SUMMIT DENTAL", {"mailboxes": 14}),
+        _entry("gr-2003", "Front Desk", {"mailboxes": 2}, parent_id="gr-2002", kind="site"),
+    ],
+    "passly": [
+        _entry("pa-2001", "Cyberdyne Realty", {"users": 12}),
+        _entry("pa-2002", "Wonka Industries Inc.", {"users": 6}),
+        _entry("pa-2003", "_NotBillable_", {"users": 3}),
+    ],
+    "datto_rmm": [
+        _entry("site-z1", "ACME RMM tenant", DATTO_USAGE, psa_id=ACME_AUTOTASK_ID),
+        _entry("site-z2", "Nimbus Freight - Denver", DATTO_USAGE, kind="site"),
+        _entry("site-z3", "Boulder Lab", DATTO_USAGE, parent_id="site-z1", kind="site"),
+        _entry("site-z4", "Initech Consultng", DATTO_USAGE),
+    ],
+}
 
 
 def render(code: str, names: list[str]) -> str:
-    template_data = template(code)
+    template = json.loads((FIXTURES_DIR / "demo" / f"{code}.json").read_text(encoding="utf-8"))
     organizations = []
-    for entry in template_data["organizations"]:
-        index = entry.pop("org", None)
-        if index is not None:
-            base = names[index % len(names)] if names else f"Demo Customer {index + 1}"
-            entry["name"] = entry["name"].replace("{org}", vary(base, index))
+    for entry in template["organizations"]:
+        index = entry.pop("org")
+        base = names[index % len(names)] if names else f"Demo Customer {index + 1}"
+        entry["name"] = entry["name"].replace("{org}", vary(base, index))
         organizations.append(entry)
+    organizations += SHOWCASE.get(code, [])
     rendered_dir = FIXTURES_DIR / "rendered"
     rendered_dir.mkdir(exist_ok=True)
     (rendered_dir / f"{code}.json").write_text(
@@ -128,7 +151,7 @@ def seed_mappings(stdout) -> None:
         candidates = (
             ModuleOrganization.objects.mappable()
             .filter(module__code=code)
-            .exclude(external_id__in=showcase_ids(code))
+            .exclude(external_id__in=[entry["id"] for entry in SHOWCASE.get(code, [])])
         )
         if candidates.filter(organization__isnull=False).exists():
             continue

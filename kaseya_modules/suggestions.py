@@ -402,18 +402,44 @@ def depth_first(rows: list[tuple]) -> list[tuple]:
     return sorted(rows, key=lambda row: depth[row[0]])
 
 
-def compute_module(module: KaseyaModule, index: OrganizationIndex) -> dict[int, list[Suggestion]]:
-    """Suggestions for every active, unmapped, not-ignored organization of `module`, by primary
-    key (an empty list when nothing is worth suggesting)."""
-    rows = list(
+def module_rows(module: KaseyaModule) -> list[tuple]:
+    return list(
         ModuleOrganization.objects.filter(module=module).values_list(
             "pk", "name", "parent_id", "organization_id", "ignored", "active", "psa_id"
         )
     )
+
+
+def compute_module(
+    module: KaseyaModule,
+    index: OrganizationIndex,
+    *,
+    only: set[int] | None = None,
+    rows: list[tuple] | None = None,
+) -> dict[int, list[Suggestion]]:
+    """Suggestions for every active, unmapped, not-ignored organization of `module` (or of those
+    in `only`), by primary key (an empty list when nothing is worth suggesting)."""
+    rows = module_rows(module) if rows is None else rows
     by_pk = {row[0]: row for row in rows}
     results: dict[int, list[Suggestion]] = {}
+    if only is not None:
+        # Parents outside the set keep their stored best suggestion, which their sites follow.
+        outside = {by_pk[pk][2] for pk in only if pk in by_pk} - only - {None}
+        for pk, stored in best_suggestions(outside).items():
+            results[pk] = [
+                Suggestion(
+                    stored.organization_id,
+                    stored.organization.autotask_id,
+                    stored.organization.name,
+                    stored.score,
+                    stored.confidence,
+                    list(stored.reasons),
+                )
+            ]
     for pk, name, parent_id, organization_id, ignored, active, psa_id in depth_first(rows):
         if not active or ignored or organization_id is not None:
+            continue
+        if only is not None and pk not in only:
             continue
         subject = Subject(pk, name, psa_id)
         parent = by_pk.get(parent_id)
@@ -434,8 +460,39 @@ def refresh_module(module: KaseyaModule, index: OrganizationIndex | None = None)
     organizations got at least one suggestion."""
     index = index or OrganizationIndex()
     results = compute_module(module, index)
-    now = timezone.now()
     MappingSuggestion.objects.filter(module=module).delete()
+    store(module, results)
+    KaseyaModule.objects.filter(pk=module.pk).update(suggestions_computed_at=timezone.now())
+    module.suggestions_computed_at = timezone.now()
+    return sum(1 for items in results.values() if items)
+
+
+@transaction.atomic
+def refresh_below(module_org_pk: int) -> int:
+    """Recompute the suggestions of one module organization and of every site below it (after
+    its mapping changed, which its sites follow). Returns how many were recomputed."""
+    root = ModuleOrganization.objects.select_related("module").filter(pk=module_org_pk).first()
+    if root is None:
+        return 0
+    rows = module_rows(root.module)
+    children: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        if row[2] is not None:
+            children[row[2]].append(row[0])
+    only, queue = set(), [root.pk]
+    while queue:
+        pk = queue.pop()
+        if pk not in only:
+            only.add(pk)
+            queue.extend(children.get(pk, ()))
+    results = compute_module(root.module, OrganizationIndex(), only=only, rows=rows)
+    MappingSuggestion.objects.filter(module_organization__in=only).delete()
+    store(root.module, {pk: items for pk, items in results.items() if pk in only})
+    return len(only)
+
+
+def store(module: KaseyaModule, results: dict[int, list[Suggestion]]) -> None:
+    now = timezone.now()
     rows = (
         MappingSuggestion(
             module_organization_id=pk,
@@ -451,9 +508,6 @@ def refresh_module(module: KaseyaModule, index: OrganizationIndex | None = None)
         for rank, item in enumerate(items, start=1)
     )
     MappingSuggestion.objects.bulk_create(rows, batch_size=BATCH)
-    KaseyaModule.objects.filter(pk=module.pk).update(suggestions_computed_at=now)
-    module.suggestions_computed_at = now
-    return sum(1 for items in results.values() if items)
 
 
 def refresh_after_sync(module: KaseyaModule) -> None:
@@ -476,6 +530,19 @@ def refresh_all() -> int:
     for module in modules:
         refresh_module(module, index)
     return len(modules)
+
+
+def queue_refresh_below(module_org) -> None:
+    """After a module organization's mapping changed: its sites follow its mapping, so theirs
+    are recomputed in the background once the change commits — only when it has sites and its
+    module's suggestions were ever computed (a bulk map of sites queues nothing)."""
+    from .tasks import refresh_below_task
+
+    if ModuleOrganization.objects.filter(
+        parent=module_org.pk, module__suggestions_computed_at__isnull=False
+    ).exists():
+        pk = module_org.pk
+        transaction.on_commit(lambda: refresh_below_task.delay(pk))
 
 
 def ensure_computed(module: KaseyaModule) -> None:

@@ -25,3 +25,11 @@ def refresh_suggestions_task() -> None:
     from .suggestions import refresh_all
 
     refresh_all()
+
+
+@shared_task(ignore_result=True)
+def refresh_below_task(module_org_id: int) -> None:
+    """Recompute the suggestions below a module organization whose mapping changed."""
+    from .suggestions import refresh_below
+
+    refresh_below(module_org_id)

@@ -312,3 +312,36 @@ def test_demo_seed_computes_suggestions_and_stays_idempotent(db):
     assert (bakery.organization.name, bakery.confidence) == ("Café Olé Bakery Ltd", "high")
     tenant = MappingSuggestion.objects.get(module_organization__external_id="site-z1", rank=1)
     assert tenant.reasons[0].startswith("Same PSA id")
+
+
+def test_mapping_a_parent_refreshes_the_suggestions_of_its_sites(
+    module, celery_eager, django_capture_on_commit_callbacks
+):
+    # given a site whose parent is not mapped yet, suggestions computed
+    acme = OrganizationFactory(name="Acme Corporation")
+    parent = module_org(module, "Road Runner Supplies")
+    site = module_org(module, "Denver Office", parent=parent)
+    refresh_module(module)
+    assert not MappingSuggestion.objects.filter(module_organization=site).exists()
+
+    # when the parent is mapped
+    with django_capture_on_commit_callbacks(execute=True):
+        map_module_organization(parent, acme)
+
+    # then the site follows it
+    best = MappingSuggestion.objects.get(module_organization=site, rank=1)
+    assert (best.organization, best.confidence) == (acme, "high")
+    assert best.reasons == ["Site of Road Runner Supplies, which maps to Acme Corporation"]
+
+
+def test_mapping_a_module_organization_without_sites_queues_nothing(
+    module, django_capture_on_commit_callbacks
+):
+    acme = OrganizationFactory(name="Acme Corporation")
+    record = module_org(module, "Acme")
+    refresh_module(module)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        map_module_organization(record, acme)
+
+    assert callbacks == []
