@@ -459,6 +459,7 @@ def refresh_module(module: KaseyaModule, index: OrganizationIndex | None = None)
     transaction (readers see the old set or the new, never a mix). Returns how many module
     organizations got at least one suggestion."""
     index = index or OrganizationIndex()
+    lock(module.pk)
     results = compute_module(module, index)
     MappingSuggestion.objects.filter(module=module).delete()
     store(module, results)
@@ -474,6 +475,7 @@ def refresh_below(module_org_pk: int) -> int:
     root = ModuleOrganization.objects.select_related("module").filter(pk=module_org_pk).first()
     if root is None:
         return 0
+    lock(root.module_id)
     rows = module_rows(root.module)
     children: dict[int, list[int]] = defaultdict(list)
     for row in rows:
@@ -489,6 +491,13 @@ def refresh_below(module_org_pk: int) -> int:
     MappingSuggestion.objects.filter(module_organization__in=only).delete()
     store(root.module, {pk: items for pk, items in results.items() if pk in only})
     return len(only)
+
+
+def lock(module_pk: int) -> None:
+    """One refresh of a module's suggestions at a time (after a sync, after an import, after a
+    mapping change): the module's row is locked until the transaction ends, so two refreshes
+    never delete and insert the same ranks at once."""
+    list(KaseyaModule.objects.select_for_update().filter(pk=module_pk).values_list("pk"))
 
 
 def store(module: KaseyaModule, results: dict[int, list[Suggestion]]) -> None:
