@@ -345,3 +345,28 @@ def test_mapping_a_module_organization_without_sites_queues_nothing(
         map_module_organization(record, acme)
 
     assert callbacks == []
+
+
+def test_suggestions_are_recomputed_after_an_organization_is_renamed_in_the_admin(
+    module, admin_client, celery_eager, django_capture_on_commit_callbacks
+):
+    # given a module organization nothing matches yet
+    from django.urls import reverse
+
+    organization = OrganizationFactory(name="Old Name Holdings")
+    record = module_org(module, "Pied Piper")
+    refresh_module(module)
+
+    # when an admin renames the organization
+    url = reverse("admin:organizations_organization_change", args=[organization.pk])
+    form = {
+        "name": "Pied Piper Inc.", "autotask_id": organization.autotask_id,
+        "org_type": "customer", "active": "on",
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, form)
+
+    # then the module organization's suggestion follows
+    assert response.status_code == 302, response.content.decode()[:2000]
+    best = MappingSuggestion.objects.get(module_organization=record, rank=1)
+    assert (best.organization, best.confidence) == (organization, "high")
