@@ -197,6 +197,23 @@ class MappingSuggestionQuerySet(models.QuerySet):
         """The best suggestion of each module organization (rank 1), with its organization."""
         return self.filter(rank=1).select_related("organization")
 
+    def review(self, module=None, confidence=None):
+        """Best suggestions still worth showing — their module organization active, unmapped and
+        not ignored — with the module organization and the organization, strongest first: one
+        query for a page of any length (Review suggestions)."""
+        found = self.best().filter(
+            module_organization__active=True,
+            module_organization__organization__isnull=True,
+            module_organization__ignored=False,
+        )
+        if module is not None:
+            found = found.filter(module=module)
+        if confidence is not None:
+            found = found.filter(confidence=confidence)
+        return found.select_related("module_organization", "module").order_by(
+            "-score", "module_organization__name", "pk"
+        )
+
     def for_module_organizations(self, module_orgs):
         """Every stored suggestion of `module_orgs` (instances or primary keys), best first."""
         pks = [getattr(item, "pk", item) for item in module_orgs]

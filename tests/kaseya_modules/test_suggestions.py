@@ -370,3 +370,24 @@ def test_suggestions_are_recomputed_after_an_organization_is_renamed_in_the_admi
     assert response.status_code == 302, response.content.decode()[:2000]
     best = MappingSuggestion.objects.get(module_organization=record, rank=1)
     assert (best.organization, best.confidence) == (organization, "high")
+
+
+def test_review_lists_best_suggestions_still_to_map_in_one_query(module, django_assert_num_queries):
+    # given suggestions for 20 module organizations, one of them since mapped
+    for i in range(20):
+        OrganizationFactory(name=f"Review Client {i:02d} Ltd")
+        module_org(module, f"Review Client {i:02d}")
+    refresh_module(module)
+    mapped = module.organizations.get(name="Review Client 00")
+    map_module_organization(mapped, OrganizationFactory(name="Elsewhere"))
+
+    # when a page lists them, with every name it shows
+    with django_assert_num_queries(1):
+        rows = [
+            (s.module_organization.name, s.organization.name, s.module.name)
+            for s in MappingSuggestion.objects.review(module=module, confidence="high")
+        ]
+
+    # then the mapped one is left out
+    assert len(rows) == 19
+    assert "Review Client 00" not in {name for name, _, _ in rows}
