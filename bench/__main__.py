@@ -10,8 +10,10 @@ import bench
 names = sys.argv[1:] or sorted(
     info.name
     for info in pkgutil.iter_modules(bench.__path__)
-    # qbwc_http_app is the WSGI application qbwc_conversation serves, not a benchmark.
-    if info.name not in ("common", "__main__", "qbwc_http_app") and not info.name.startswith("_")
+    # qbwc_http_app is the WSGI application qbwc_conversation serves, suggestion_data the data
+    # generator of bench.suggestions: neither is a benchmark.
+    if info.name not in ("common", "__main__", "qbwc_http_app", "suggestion_data")
+    and not info.name.startswith("_")
 )
 failed = []
 for name in names:

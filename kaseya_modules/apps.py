@@ -27,6 +27,14 @@ def ensure_icb_group(sender, using="default", **kwargs):
     ensure_group(ICB_GROUP, ICB_GROUP_PERMISSIONS, using)
 
 
+def queue_suggestion_refresh(sender, **kwargs):
+    """Organizations changed (sent once per import or admin save, after commit): recompute the
+    mapping suggestions in the background."""
+    from .tasks import refresh_suggestions_task
+
+    refresh_suggestions_task.delay()
+
+
 class KaseyaModulesConfig(AppConfig):
     name = "kaseya_modules"
     verbose_name = "Kaseya modules"
@@ -39,9 +47,13 @@ class KaseyaModulesConfig(AppConfig):
             nav_links,
             organization_tools,
         )
+        from organizations.signals import organizations_changed
 
         from .dashboard import home_panel_context
 
+        organizations_changed.connect(
+            queue_suggestion_refresh, dispatch_uid="kaseya_modules_suggestions"
+        )
         post_migrate.connect(ensure_catalog, sender=self, dispatch_uid="kaseya_modules_catalog")
         post_migrate.connect(ensure_icb_group, sender=self, dispatch_uid="kaseya_modules_group")
         perm = "kaseya_modules.manage_icb"

@@ -1,6 +1,9 @@
 """Demo data: Graphus, Passly and Datto RMM enabled on fixture sources and already synced, with
 module organization names that differ a little from the organizations' own names — the drift the
-mapping pages exist for.
+mapping pages exist for. A few more are named after fixed demo organizations
+(organizations/demo.py SHOWCASE) with the drift mapping suggestions set aside, so suggestions of
+every kind show at once: a PSA id, a legal suffix, case, a site suffix, a typo, a near-identical
+organization, a Dead organization's name and an internal record.
 
 The shipped templates (fixtures/demo/*.json) hold the structure, kinds, parents and usage; the
 names are filled in from the billable organizations in the database and written to
@@ -10,6 +13,7 @@ fixtures/rendered/ (git-ignored), which the fixture source then reads like any f
 import json
 import re
 
+from organizations.demo import FIRST_AUTOTASK_ID, SHOWCASE_OFFSET
 from organizations.models import Organization
 
 from . import services
@@ -42,6 +46,37 @@ def vary(name: str, index: int) -> str:
     return varied if varied != name else name.upper()
 
 
+def _entry(external_id, name, usage, *, parent_id=None, kind="organization", psa_id=None):
+    entry = {"id": external_id, "name": name, "parent_id": parent_id, "kind": kind, "usage": usage}
+    if psa_id is not None:
+        entry["psa_id"] = psa_id
+    return entry
+
+
+# Module organizations named after fixed demo organizations (organizations/demo.py SHOWCASE) with
+# the drift suggestions set aside; left unmapped for the suggestions to map.
+ACME_AUTOTASK_ID = FIRST_AUTOTASK_ID + SHOWCASE_OFFSET + 2  # Acme Corporation
+DATTO_USAGE = {"workstations": 5, "servers": 1, "network_devices": 1}
+SHOWCASE = {
+    "graphus": [
+        _entry("gr-2001", "Café Olé Bakery", {"mailboxes": 9}),
+        _entry("gr-2002", "SUMMIT DENTAL", {"mailboxes": 14}),
+        _entry("gr-2003", "Front Desk", {"mailboxes": 2}, parent_id="gr-2002", kind="site"),
+    ],
+    "passly": [
+        _entry("pa-2001", "Cyberdyne Realty", {"users": 12}),
+        _entry("pa-2002", "Wonka Industries Inc.", {"users": 6}),
+        _entry("pa-2003", "_NotBillable_", {"users": 3}),
+    ],
+    "datto_rmm": [
+        _entry("site-z1", "ACME RMM tenant", DATTO_USAGE, psa_id=ACME_AUTOTASK_ID),
+        _entry("site-z2", "Nimbus Freight - Denver", DATTO_USAGE, kind="site"),
+        _entry("site-z3", "Boulder Lab", DATTO_USAGE, parent_id="site-z1", kind="site"),
+        _entry("site-z4", "Initech Consultng", DATTO_USAGE),
+    ],
+}
+
+
 def render(code: str, names: list[str]) -> str:
     template = json.loads((FIXTURES_DIR / "demo" / f"{code}.json").read_text(encoding="utf-8"))
     organizations = []
@@ -50,6 +85,7 @@ def render(code: str, names: list[str]) -> str:
         base = names[index % len(names)] if names else f"Demo Customer {index + 1}"
         entry["name"] = entry["name"].replace("{org}", vary(base, index))
         organizations.append(entry)
+    organizations += SHOWCASE.get(code, [])
     rendered_dir = FIXTURES_DIR / "rendered"
     rendered_dir.mkdir(exist_ok=True)
     (rendered_dir / f"{code}.json").write_text(
@@ -82,6 +118,18 @@ def seed(stdout) -> None:
             f"({run.get_status_display().lower()})."
         )
     seed_mappings(stdout)
+    seed_suggestions(stdout)
+
+
+def seed_suggestions(stdout) -> None:
+    """Compute the demo modules' mapping suggestions afresh (after the demo mappings, which
+    sites follow). Replacing them makes this safe to run again."""
+    from .suggestions import OrganizationIndex, refresh_module
+
+    index = OrganizationIndex()
+    for module in KaseyaModule.objects.filter(code__in=DEMO_MODULES, icb_enabled=True):
+        count = refresh_module(module, index)
+        stdout.write(f"Kaseya module {module.code}: suggestions for {count} module organizations.")
 
 
 DEMO_MAPPINGS_PER_MODULE = 2
@@ -99,7 +147,12 @@ def seed_mappings(stdout) -> None:
     for organization in organizations:
         by_word.setdefault(organization.name.split()[0].upper().strip(".,"), organization)
     for code in DEMO_MODULES:
-        candidates = ModuleOrganization.objects.mappable().filter(module__code=code)
+        # The showcase entries are left for the suggestions to map.
+        candidates = (
+            ModuleOrganization.objects.mappable()
+            .filter(module__code=code)
+            .exclude(external_id__in=[entry["id"] for entry in SHOWCASE.get(code, [])])
+        )
         if candidates.filter(organization__isnull=False).exists():
             continue
         mapped = 0

@@ -35,6 +35,7 @@ from .models import (
     ModuleUsage,
     OrganizationModuleIgnore,
 )
+from .suggestions import queue_refresh_below
 
 ANY = object()  # `expected=ANY`: apply whatever the current value is
 
@@ -166,6 +167,10 @@ def validate_mapping(module_org: ModuleOrganization) -> None:
 
 
 def _record(action, module, user, *, module_org=None, old=None, new=None):
+    """Write the history of a change — every change of a module organization passes here, so
+    it is also where the suggestions of its sites (which follow its mapping) are refreshed."""
+    if module_org is not None:
+        queue_refresh_below(module_org)
     return ModuleMappingChange.objects.create(
         module_id=module.pk if hasattr(module, "pk") else module,
         module_organization=module_org,

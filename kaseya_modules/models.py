@@ -51,6 +51,8 @@ class KaseyaModule(models.Model):
     # The night (local date) the nightly fan-out last queued this module: a conditional UPDATE on
     # it makes two simultaneous fan-outs queue each module once.
     nightly_queued_for = models.DateField(null=True, blank=True, editable=False)
+    # When kaseya_modules/suggestions.py last stored this module's mapping suggestions.
+    suggestions_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = KaseyaModuleQuerySet.as_manager()
 
@@ -150,6 +152,9 @@ class ModuleOrganization(models.Model):
         help_text="The organization this module organization bills to.",
     )
     ignored = models.BooleanField(default=False)
+    # The PSA's id for this customer (an Autotask company id) when the module records one: the
+    # strongest evidence a mapping suggestion can have.
+    psa_id = models.BigIntegerField("PSA id", null=True, blank=True)
 
     objects = ModuleOrganizationQuerySet.as_manager()
 
@@ -184,6 +189,91 @@ class ModuleOrganization(models.Model):
         if self.active and self.module.last_sync_succeeded_at:
             return self.module.last_sync_succeeded_at
         return self.last_seen_at
+
+
+class Confidence(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class MappingSuggestionQuerySet(models.QuerySet):
+    def best(self):
+        """The best suggestion of each module organization (rank 1), with its organization."""
+        return self.filter(rank=1).select_related("organization")
+
+    def review(self, module=None, confidence=None):
+        """Best suggestions still worth showing — their module organization active, unmapped and
+        not ignored — with the module organization and the organization, strongest first: one
+        query for a page of any length (Review suggestions)."""
+        found = self.best().filter(
+            module_organization__active=True,
+            module_organization__organization__isnull=True,
+            module_organization__ignored=False,
+        )
+        if module is not None:
+            found = found.filter(module=module)
+        if confidence is not None:
+            found = found.filter(confidence=confidence)
+        return found.select_related("module_organization", "module").order_by(
+            "-score", "module_organization__name", "pk"
+        )
+
+    def for_module_organizations(self, module_orgs):
+        """Every stored suggestion of `module_orgs` (instances or primary keys), best first."""
+        pks = [getattr(item, "pk", item) for item in module_orgs]
+        return (
+            self.filter(module_organization__in=pks)
+            .select_related("organization")
+            .order_by("module_organization", "rank")
+        )
+
+
+class MappingSuggestion(models.Model):
+    """What an unmapped module organization is suggested to map to (computed after each sync and
+    after organizations change, by kaseya_modules/suggestions.py; never per page view)."""
+
+    # Led by the unique (module organization, rank) index, which serves both "its suggestions"
+    # and "its best suggestion" (rank = 1).
+    module_organization = models.ForeignKey(
+        ModuleOrganization, on_delete=models.CASCADE, related_name="suggestions", db_index=False
+    )
+    # Copied from the module organization, so a module's suggestions are replaced with one
+    # DELETE and a Review page filters a module's best suggestions on one index.
+    module = models.ForeignKey(
+        KaseyaModule, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    rank = models.PositiveSmallIntegerField()  # 1 is the best
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    score = models.PositiveSmallIntegerField()  # 0-100
+    confidence = models.CharField(max_length=8, choices=Confidence.choices)
+    reasons = models.JSONField(default=list)
+    computed_at = models.DateTimeField()
+
+    objects = MappingSuggestionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["module_organization", "rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["module_organization", "rank"], name="mapping_suggestion_unique_rank"
+            )
+        ]
+        indexes = [
+            # A module's best suggestions by confidence and score (Review suggestions).
+            models.Index(
+                fields=["module", "confidence", "-score"],
+                condition=Q(rank=1),
+                name="mapping_suggestion_best_idx",
+            ),
+            # Replacing a module's suggestions.
+            models.Index(fields=["module"], name="mapping_suggestion_module_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.module_organization_id} → {self.organization_id} #{self.rank}"
 
 
 class ModuleUsage(models.Model):

@@ -30,6 +30,7 @@ from .models import (
 )
 from .sources import FetchedOrganization, SourceError, source_for
 from .sources.base import paused_gc
+from .suggestions import refresh_after_sync
 from .tasks import sync_email_task
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def run_sync(run_id: int) -> SyncRun | None:
             return run
         run.organizations_fetched = len(fetched)
         finish_run(run, SyncStatus.SUCCEEDED, counts=counts)
+        refresh_after_sync(module)  # still under the module's lock: no sync changes it meanwhile
         transaction.on_commit(lambda: sync_email_task.delay(run.pk))
         return run
     except Exception as exc:
@@ -207,11 +209,11 @@ def apply_sync(
             mark_succeeded(module, now)
             return counts
     organizations = q(ModuleOrganization._meta.db_table)
-    # external_id -> (external_id, pk, name, parent pk, kind, active)
+    # external_id -> (external_id, pk, name, parent pk, kind, active, psa_id)
     existing = {
         row[0]: row
         for row in select(
-            f"SELECT external_id, id, name, parent_id, kind, active FROM {organizations} "
+            f"SELECT external_id, id, name, parent_id, kind, active, psa_id FROM {organizations} "
             "WHERE module_id = %s",
             [module.pk],
         )
@@ -232,15 +234,21 @@ def apply_sync(
 
     changed, new_usage, changed_usage = [], [], []
     seen_active = 0
-    for external_id, name, parent_id, kind, usage in fetched:
+    for external_id, name, parent_id, kind, usage, psa_id in fetched:
         row = existing.get(external_id)
         if row is None:
             pk = pk_by_external[external_id]
         else:
             pk = row[1]
             parent_pk = None if parent_id is None else pk_by_external[parent_id]
-            if row[2] != name or row[3] != parent_pk or row[4] != kind or not row[5]:
-                changed.append((pk, name, parent_pk, kind))
+            if (
+                row[2] != name
+                or row[3] != parent_pk
+                or row[4] != kind
+                or not row[5]
+                or row[6] != psa_id
+            ):
+                changed.append((pk, name, parent_pk, kind, psa_id))
             if row[5]:
                 seen_active += 1
         if usage:
@@ -297,7 +305,8 @@ def mark_succeeded(module: KaseyaModule, now) -> None:
 class Snapshot:
     """A module's active organizations as the feed would describe them — external_id -> the
     FetchedOrganization-shaped tuple (external id, name, parent's external id, kind, usage on
-    `day`) — read in one statement, so an unchanged feed is recognised by one comparison in C."""
+    `day`, PSA id) — read in one statement, so an unchanged feed is recognised by one comparison
+    in C."""
 
     day: date
     rows: dict[str, tuple]
@@ -329,7 +338,7 @@ def read_snapshot(module: KaseyaModule, day: date) -> Snapshot:
         cursor.execute(
             "SELECT o.external_id, o.name, o.parent_id, o.kind, u.billing_type, "
             "CASE WHEN u.quantity = trunc(u.quantity) THEN u.quantity::int8 END, "
-            "CASE WHEN u.quantity <> trunc(u.quantity) THEN u.quantity END, o.id "
+            "CASE WHEN u.quantity <> trunc(u.quantity) THEN u.quantity END, o.id, o.psa_id "
             f"FROM {organizations} o "
             f"LEFT JOIN {q(ModuleUsage._meta.db_table)} u "
             "ON u.module_organization_id = o.id AND u.day = %s "
@@ -341,7 +350,7 @@ def read_snapshot(module: KaseyaModule, day: date) -> Snapshot:
     if not fetched:
         return Snapshot(day, {}, 0)
     empty = FetchedOrganization._field_defaults["usage"]
-    external_ids, names, parent_pks, kinds, codes, wholes, fractions, pks = zip(
+    external_ids, names, parent_pks, kinds, codes, wholes, fractions, pks, psa_ids = zip(
         *fetched, strict=True
     )
     # Parents' external ids from the active rows themselves (cheaper than a self-join). A parent
@@ -356,16 +365,16 @@ def read_snapshot(module: KaseyaModule, day: date) -> Snapshot:
     rows = dict(
         zip(
             external_ids,
-            zip(external_ids, names, parents, kinds, usage, strict=True),
+            zip(external_ids, names, parents, kinds, usage, psa_ids, strict=True),
             strict=True,
         )
     )
     if len(rows) < len(fetched):  # some organizations have several billing types: merge them
         rows = {}
-        for row in zip(external_ids, names, parents, kinds, usage, strict=True):
+        for row in zip(external_ids, names, parents, kinds, usage, psa_ids, strict=True):
             stored = rows.get(row[0])
             if stored is None:
-                rows[row[0]] = row if row[4] is empty else (*row[:4], dict(row[4]))
+                rows[row[0]] = row if row[4] is empty else (*row[:4], dict(row[4]), row[5])
             elif row[4] is not empty:
                 stored[4].update(row[4])
     return Snapshot(day, rows, usage_count)
@@ -532,6 +541,7 @@ def insert_organizations(module, new, pk_by_external, now) -> dict[str, int]:
         parents = ["\\N" if item[2] is None else known[item[2]] for item in new]
         seen_at = now.isoformat()
         tail = f"t\t{seen_at}\t{seen_at}\tf"
+        psa_ids = ["\\N" if item[5] is None else item[5] for item in new]
         copy_into(
             ModuleOrganization._meta.db_table,
             [
@@ -545,15 +555,17 @@ def insert_organizations(module, new, pk_by_external, now) -> dict[str, int]:
                 "first_seen_at",
                 "last_seen_at",
                 "ignored",
+                "psa_id",
             ],
             (
-                f"{pk}\t{module.pk}\t{external_id}\t{name}\t{parent}\t{item[3]}\t{tail}"
-                for pk, external_id, name, parent, item in zip(
+                f"{pk}\t{module.pk}\t{external_id}\t{name}\t{parent}\t{item[3]}\t{tail}\t{psa}"
+                for pk, external_id, name, parent, item, psa in zip(
                     ids,
                     copy_texts(external_ids),
                     copy_texts([item[1] for item in new]),
                     parents,
                     new,
+                    psa_ids,
                     strict=True,
                 )
             ),
@@ -576,6 +588,7 @@ def insert_organizations(module, new, pk_by_external, now) -> dict[str, int]:
                         else pk_by_external.get(item.parent_id) or created[item.parent_id]
                     ),
                     kind=item.kind,
+                    psa_id=item.psa_id,
                     active=True,
                     first_seen_at=now,
                     last_seen_at=now,
@@ -587,25 +600,31 @@ def insert_organizations(module, new, pk_by_external, now) -> dict[str, int]:
 
 
 def update_organizations(changed: list[tuple], now) -> None:
-    """(pk, name, parent pk, kind) rows: new values, active again, seen now."""
+    """(pk, name, parent pk, kind, PSA id) rows: new values, active again, seen now."""
     if connection.vendor == "postgresql":
         update_from_temp(
             ModuleOrganization._meta.db_table,
-            [("name", "text"), ("parent_id", "bigint"), ("kind", "text")],
+            [("name", "text"), ("parent_id", "bigint"), ("kind", "text"), ("psa_id", "bigint")],
             changed,
-            "name = t.name, parent_id = t.parent_id, kind = t.kind, active = true, "
-            "last_seen_at = %s",
+            "name = t.name, parent_id = t.parent_id, kind = t.kind, psa_id = t.psa_id, "
+            "active = true, last_seen_at = %s",
             [now],
         )
         return
     ModuleOrganization.objects.bulk_update(
         [
             ModuleOrganization(
-                pk=pk, name=name, parent_id=parent, kind=kind, active=True, last_seen_at=now
+                pk=pk,
+                name=name,
+                parent_id=parent,
+                kind=kind,
+                psa_id=psa_id,
+                active=True,
+                last_seen_at=now,
             )
-            for pk, name, parent, kind in changed
+            for pk, name, parent, kind, psa_id in changed
         ],
-        ["name", "parent", "kind", "active", "last_seen_at"],
+        ["name", "parent", "kind", "psa_id", "active", "last_seen_at"],
         batch_size=BATCH,
     )
 

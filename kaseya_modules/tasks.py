@@ -25,3 +25,19 @@ def sync_email_task(run_id: int) -> None:
     from .notifications import notify_after_sync
 
     notify_after_sync(run_id)
+
+
+@shared_task(ignore_result=True)
+def refresh_suggestions_task() -> None:
+    """Recompute every synced module's mapping suggestions (after organizations changed)."""
+    from .suggestions import refresh_all
+
+    refresh_all()
+
+
+@shared_task(ignore_result=True)
+def refresh_below_task(module_org_id: int) -> None:
+    """Recompute the suggestions below a module organization whose mapping changed."""
+    from .suggestions import refresh_below
+
+    refresh_below(module_org_id)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import Organization, PortalSettings
+from .signals import announce_organizations_changed
 
 
 @admin.register(Organization)
@@ -10,6 +11,18 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_select_related = ["parent"]
     search_fields = ["name", "=autotask_id"]
     autocomplete_fields = ["parent"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        announce_organizations_changed(Organization)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        announce_organizations_changed(Organization)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        announce_organizations_changed(Organization)
 
 
 @admin.register(PortalSettings)

@@ -100,6 +100,19 @@ TYPE_WEIGHTS = [
     (OrganizationType.CANCELATION, 6),
 ]
 FIRST_AUTOTASK_ID = 29683000
+# Organizations the demo modules name with a little drift (kaseya_modules/fixtures/demo), so the
+# mapping suggestions have something of every kind to show: (Autotask id offset, name, type).
+SHOWCASE_OFFSET = 2000
+SHOWCASE = [
+    (0, "Café Olé Bakery Ltd", OrganizationType.CUSTOMER),
+    (1, "Cyberdyne Realty PLC", OrganizationType.CUSTOMER),
+    (2, "Acme Corporation", OrganizationType.CUSTOMER),
+    (3, "Summit Dental", OrganizationType.CUSTOMER),
+    (4, "Summit Dental Group", OrganizationType.CUSTOMER),
+    (5, "Initech Consulting, Inc.", OrganizationType.CUSTOMER),
+    (6, "Wonka Industries", OrganizationType.DEAD),
+    (7, "Nimbus Freight Corporation", OrganizationType.CUSTOMER),
+]
 STREETS = ["Main", "Oak", "Maple", "Market"]
 
 
@@ -147,6 +160,23 @@ def demo_organizations(count: int = 200) -> list[dict]:
                     "parent_autotask_id": parent["autotask_id"],
                 }
             )
+    for offset, name, org_type in SHOWCASE:
+        if name in names:  # already drawn above: that one serves
+            continue
+        i = len(rows)
+        city, state, postal, country = CITIES[i % len(CITIES)]
+        rows.append(
+            {
+                "autotask_id": FIRST_AUTOTASK_ID + SHOWCASE_OFFSET + offset,
+                "name": name,
+                "org_type": org_type,
+                "address1": f"{100 + i * 7} Main Street",
+                "city": city,
+                "state": state,
+                "postal_code": postal,
+                "country": country,
+            }
+        )
     return rows
 
 

@@ -13,6 +13,7 @@ from mapping_portal.lib.csv_io import MAX_IMPORT_BYTES
 from mapping_portal.lib.text import control_character, control_character_problem
 
 from .models import BILLING_FIELDS, Organization, OrganizationType
+from .signals import announce_organizations_changed
 
 # Column name in the file → model field. Header names are matched case-insensitively.
 COLUMNS = {
@@ -341,4 +342,6 @@ def import_organizations(data: bytes) -> ImportResult:
                 extra = len(changed_ids - newly - {o.autotask_id for o in to_update})
                 result.updated += extra
                 result.unchanged -= extra
+        if result.created or result.updated:
+            announce_organizations_changed(Organization)
     return result

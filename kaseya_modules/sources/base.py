@@ -49,6 +49,8 @@ class FetchedOrganization(NamedTuple):
     # Billing type code -> quantity: an int for whole numbers, a Decimal otherwise (both compare
     # and store exactly). Never mutated, so the shared empty default is safe.
     usage: Mapping[str, Quantity] = MappingProxyType({})
+    # The PSA's id for this customer (an Autotask company id), when the module records one.
+    psa_id: int | None = None
 
 
 ProgressCallback = Callable[[int, int], None]  # (pages fetched, organizations fetched)
@@ -265,6 +267,17 @@ def check_parents(organizations: list[FetchedOrganization]) -> None:
             path.append(node)
             node = parents[node]
         acyclic.update(path)
+
+
+def parse_psa_id(value) -> int | None:
+    """A PSA company id given as a positive integer or its decimal string; None when absent or
+    anything else (the caller decides whether that is an error)."""
+    if type(value) is int:
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+        return number if 0 < number < 2**63 else None
+    return None
 
 
 def parse_quantity(value, *, where: str) -> Quantity:

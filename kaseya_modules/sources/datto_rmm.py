@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from itertools import count
 from urllib.parse import urlencode, urlsplit
 
-from .base import FetchedOrganization, Source, SourceError
+from .base import FetchedOrganization, Source, SourceError, parse_psa_id
 from .http import Client, get_json
 
 PAGE_SIZE = 250
@@ -86,4 +86,8 @@ class DattoRmmSource(Source):
             return None
         # The site list carries only a total device count; the ICB billing types (workstations,
         # servers, network devices) need the per-device list, so no usage is recorded from here.
-        return FetchedOrganization(uid, name.strip()[:255], None, "site", {})
+        # The site's link to the PSA, when Datto RMM is integrated with Autotask: a string id,
+        # empty or absent otherwise. Anything unreadable is treated as absent, not as an error,
+        # since it only feeds mapping suggestions.
+        psa_id = parse_psa_id(site.get("autotaskCompanyId"))
+        return FetchedOrganization(uid, name.strip()[:255], None, "site", {}, psa_id)

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from itertools import count
 from urllib.parse import urlencode
 
-from .base import KINDS, FetchedOrganization, Source, SourceError, parse_quantity
+from .base import KINDS, FetchedOrganization, Source, SourceError, parse_psa_id, parse_quantity
 from .http import get_json
 
 
@@ -32,18 +32,22 @@ def parse_feed_page(data, *, where: str, billing_types: set[str] | None):
             parent_id = item.get("parent_id")
             kind = item.get("kind", "organization")
             raw_usage = item.get("usage")
+            psa_id = item.get("psa_id")
             if (
                 type(external_id) is str
                 and type(name) is str
                 and (parent_id is None or (type(parent_id) is str and parent_id))
                 and parent_id != external_id
                 and kind in KINDS
+                and (psa_id is None or (type(psa_id) is int and psa_id > 0))
             ):
                 stripped_id = external_id.strip()
                 stripped_name = name.strip()[:255]
                 if stripped_id and stripped_name:
                     if not raw_usage:
-                        append(new(Row, (stripped_id, stripped_name, parent_id, kind, empty)))
+                        append(
+                            new(Row, (stripped_id, stripped_name, parent_id, kind, empty, psa_id))
+                        )
                         continue
                     if type(raw_usage) is dict:
                         # The decoded page's own dict, when every code is a known billing type.
@@ -56,7 +60,8 @@ def parse_feed_page(data, *, where: str, billing_types: set[str] | None):
                             if type(value) is not int or value < 0:
                                 break
                         else:
-                            append(new(Row, (stripped_id, stripped_name, parent_id, kind, usage)))
+                            row = (stripped_id, stripped_name, parent_id, kind, usage, psa_id)
+                            append(new(Row, row))
                             continue
         append(
             parse_organization(
@@ -100,7 +105,16 @@ def parse_organization(item, *, where: str, index: int, billing_types: set[str] 
         # store noise.
         if billing_types is None or code in billing_types
     }
-    return FetchedOrganization(external_id.strip(), name.strip()[:255], parent_id, kind, usage)
+    raw_psa_id = item.get("psa_id")
+    psa_id = parse_psa_id(raw_psa_id)
+    if raw_psa_id is not None and psa_id is None:
+        raise SourceError(
+            f'{at}: "psa_id" must be a positive integer (or its decimal string) or null.',
+            permanent=True,
+        )
+    return FetchedOrganization(
+        external_id.strip(), name.strip()[:255], parent_id, kind, usage, psa_id
+    )
 
 
 class FeedSource(Source):

@@ -1,0 +1,580 @@
+"""What a module organization is suggested to map to, and why — the one place that decides.
+
+Each active, unmapped, not-ignored module organization gets up to three billable organizations,
+best first, each with a score (0-100), a confidence and reasons an admin can check at a glance.
+Evidence, strongest first: the PSA's own id carried by the module record; the same name; the same
+name once drift is set aside (kaseya_modules/names.py); the same name without a site suffix; the
+parent's mapping (or best suggestion) for a site; then fuzzy similarity, with its margin over the
+runner-up.
+
+Confidence:
+- high: safe to accept in bulk after a look — the PSA id matches, or exactly one organization has
+  the (normalized) name and no other name is close, or a site follows its parent's mapping, or a
+  name is at least 90% alike with a clear margin; never for an internal/test-looking record.
+- medium: probably right, but check it — two organizations are close, the name only nearly
+  matches, or the evidence is borrowed from a parent's medium suggestion.
+- low: a lead, no more.
+
+Suggestions are computed after each successful sync and after organizations change, stored in
+MappingSuggestion and read from there (never recomputed per page view). A run builds its indexes
+once: dictionaries for the PSA id, exact and normalized names, and blocks of organizations sharing
+a rare word (or a word's first four letters), so fuzzy scoring (rapidfuzz) only ever compares a
+name with the few organizations of its blocks, never with every organization.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+from rapidfuzz import fuzz, process
+
+from organizations.models import Organization, OrganizationType
+
+from .models import Confidence, KaseyaModule, MappingSuggestion, ModuleOrganization
+from .names import describe_set_aside, normalize, parse, set_aside, soft_normalize
+
+log = logging.getLogger(__name__)
+
+MAX_SUGGESTIONS = 3
+# Evidence tiers: a suggestion backed by stronger evidence always ranks first.
+PSA, EXACT, NORMALIZED, SITE, PARENT, FUZZY = 50, 40, 30, 20, 15, 10
+FUZZY_CUTOFF = 60  # below this similarity a name is not worth suggesting
+FUZZY_HIGH = 90  # a fuzzy match is high only from here…
+FUZZY_MARGIN = 10  # …and this many points ahead of the runner-up
+FUZZY_MEDIUM = 80
+CLOSE_RATIO = 90  # a runner-up this alike makes a fuzzy match ambiguous
+BLOCK_SHARE = (
+    0.01  # a word shared by more than this share of organizations is too common to block on
+)
+BLOCK_MINIMUM = 50
+BATCH = 2000
+ORDER = {Confidence.LOW: 0, Confidence.MEDIUM: 1, Confidence.HIGH: 2}
+
+
+def lowest(*levels: str) -> str:
+    return min(levels, key=ORDER.__getitem__)
+
+
+def block_keys(key: str) -> list[str]:
+    """Words (and first four letters of longer words) of a normalized name: two names that share
+    none of them are never compared."""
+    keys = []
+    for token in key.split():
+        if len(token) >= 3:
+            keys.append(token)
+        if len(token) > 4:
+            keys.append(token[:4] + "*")
+    return keys or [key]
+
+
+class OrganizationIndex:
+    """The active billable organizations, indexed once per run: by Autotask id, by exact name, by
+    normalized name and by blocking word; plus the names of Dead and Cancelation organizations,
+    so a module organization named like one is never given high confidence."""
+
+    def __init__(self):
+        rows = list(
+            Organization.objects.billable()
+            .filter(active=True)
+            .order_by("pk")
+            .values_list("pk", "autotask_id", "name", "parent_id")
+        )
+        self.pks = [row[0] for row in rows]
+        self.autotask_ids = [row[1] for row in rows]
+        self.names = [row[2] for row in rows]
+        self.keys = [normalize(name) for name in self.names]
+        self.position = {pk: i for i, pk in enumerate(self.pks)}
+        self.by_psa = {autotask_id: i for i, autotask_id in enumerate(self.autotask_ids)}
+        self.by_name: dict[str, list[int]] = defaultdict(list)
+        self.by_key: dict[str, list[int]] = defaultdict(list)
+        # Leading words -> organizations whose name goes on after them ("summit dental" ->
+        # Summit Dental Group): the organization a module name with a dropped word may mean.
+        self.extended: dict[str, list[int]] = defaultdict(list)
+        blocks: dict[str, list[int]] = defaultdict(list)
+        for i, (name, key) in enumerate(zip(self.names, self.keys, strict=True)):
+            self.by_name[name.strip()].append(i)
+            self.by_key[key].append(i)
+            tokens = soft_normalize(name).split()
+            for end in range(1, len(tokens)):
+                self.extended[" ".join(tokens[:end])].append(i)
+            for block in dict.fromkeys(block_keys(key)):
+                blocks[block].append(i)
+        self.blocks = dict(blocks)
+        self.block_limit = max(BLOCK_MINIMUM, int(len(rows) * BLOCK_SHARE))
+        # An organization and its PSA parent or children are one family: a module organization
+        # close to both is not ambiguous between them.
+        self.family: dict[int, set[int]] = defaultdict(set)
+        for i, row in enumerate(rows):
+            parent = self.position.get(row[3])
+            if parent is not None:
+                self.family[i].add(parent)
+                self.family[parent].add(i)
+        labels = dict(OrganizationType.choices)
+        self.closed_by_psa, self.closed_by_key = {}, {}
+        for autotask_id, name, org_type in Organization.objects.exclude(
+            pk__in=Organization.objects.billable()
+        ).values_list("autotask_id", "name", "org_type"):
+            described = (name, labels.get(org_type, org_type))
+            self.closed_by_psa[autotask_id] = described
+            self.closed_by_key.setdefault(normalize(name), described)
+
+    def __len__(self):
+        return len(self.pks)
+
+    def candidates(self, key: str) -> list[int]:
+        """The organizations sharing one of the name's rarer blocking words."""
+        lists = [self.blocks[b] for b in dict.fromkeys(block_keys(key)) if b in self.blocks]
+        rare = [members for members in lists if len(members) <= self.block_limit]
+        if not rare:
+            rare = [min(lists, key=len)] if lists else []
+        if len(rare) == 1:
+            return rare[0]
+        return list(dict.fromkeys(i for members in rare for i in members))
+
+
+@dataclass
+class Candidate:
+    position: int
+    tier: int
+    score: int
+    reasons: list = field(default_factory=list)
+    cap: str = Confidence.HIGH
+    similarity: int = 0
+    closeness: float = 0  # of the names as written: orders organizations sharing a normalized name
+
+
+@dataclass
+class Suggestion:
+    organization_id: int
+    autotask_id: int
+    organization: str
+    score: int
+    confidence: str
+    reasons: list[str]
+
+
+@dataclass
+class Subject:
+    """What suggestions need of a module organization (and, for a site, of its parent)."""
+
+    pk: int
+    name: str
+    psa_id: int | None = None
+    parent_name: str = ""
+    parent_organization_id: int | None = None  # the parent's mapping
+    parent_best: Suggestion | None = None  # else the parent's best suggestion
+
+
+def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
+    """Up to MAX_SUGGESTIONS suggestions for one module organization, best first."""
+    found: dict[int, Candidate] = {}
+    cap, notes = Confidence.HIGH, []
+
+    def add(position, tier, score, reason, *, cap_at=Confidence.HIGH):
+        candidate = found.get(position)
+        if candidate is None:
+            found[position] = Candidate(position, tier, score, [reason], cap_at)
+        else:
+            if tier > candidate.tier:
+                # The stronger evidence now speaks for the candidate, with its own limit.
+                candidate.tier, candidate.score, candidate.cap = tier, score, cap_at
+                candidate.reasons.insert(0, reason)
+            else:
+                candidate.reasons.append(reason)
+                candidate.cap = max(candidate.cap, cap_at, key=ORDER.__getitem__)
+
+    if subject.psa_id is not None:
+        position = index.by_psa.get(subject.psa_id)
+        if position is not None:
+            add(position, PSA, 100, f"Same PSA id (Autotask {subject.psa_id})")
+        elif subject.psa_id in index.closed_by_psa:
+            name, label = index.closed_by_psa[subject.psa_id]
+            cap = Confidence.LOW
+            notes.append(
+                f"Its PSA id (Autotask {subject.psa_id}) is {name}, a {label} organization"
+            )
+
+    name = subject.name.strip()
+    for position in index.by_name.get(name, ()):
+        add(position, EXACT, 100, "Same name")
+    parsed = parse(name)
+    for position in index.by_key.get(parsed.key, ()):
+        if position not in found:
+            add(position, NORMALIZED, 97, ("set_aside", position, ""))
+            found[position].closeness = fuzz.ratio(name, index.names[position])
+    # Site suffixes set aside, the innermost first ("Acme - East Office - Boulder" is Acme's
+    # East Office before it is Acme).
+    sites = [*parsed.inner_sites, (parsed.site_key, parsed.site)] if parsed.site_key else []
+    for score, (key, site) in zip(range(95, 0, -1), sites, strict=False):
+        for position in index.by_key.get(key, ()):
+            if position not in found:
+                add(position, SITE, max(score, 90), ("set_aside", position, site))
+                found[position].closeness = fuzz.ratio(name, index.names[position])
+    closed = index.closed_by_key.get(parsed.key) or index.closed_by_key.get(parsed.site_key)
+    if closed and not any(c.tier == PSA for c in found.values()):
+        cap = Confidence.LOW
+        notes.append(f"Same name as {closed[0]}, which is {closed[1]} in the PSA")
+
+    # Fuzzy similarity over the blocked candidates only, for every name (the runner-up and
+    # close names decide whether even an exact match may be high).
+    similarity: dict[int, int] = {}
+    in_order: dict[int, int] = {}  # letter-for-letter similarity, words in their own order
+    via_site: set[int] = set()  # alike only once the site suffix is set aside
+    close: set[int] = set()
+    queries = [query for query in (parsed.key, parsed.site_key) if query]
+    for query in queries:
+        positions = index.candidates(query)
+        if not positions:
+            continue
+        choices = [index.keys[i] for i in positions]
+        # Letter for letter, and with the words sorted (a typo in a first letter moves a word
+        # in sorted order; reordered words defeat a plain comparison): the better of the two.
+        for scorer in (fuzz.ratio, fuzz.token_sort_ratio):
+            for _, score, at in process.extract(
+                query, choices, scorer=scorer, limit=5, score_cutoff=FUZZY_CUTOFF
+            ):
+                position = positions[at]
+                if round(score) > similarity.get(position, 0):
+                    similarity[position] = round(score)
+                    if query is parsed.site_key and query != parsed.key:
+                        via_site.add(position)
+                if score >= CLOSE_RATIO:
+                    close.add(position)
+                if scorer is fuzz.ratio and round(score) > in_order.get(position, 0):
+                    in_order[position] = round(score)
+    for position, score in similarity.items():
+        if position not in found:
+            found[position] = Candidate(position, FUZZY, min(score, 92), [("fuzzy", position)])
+        found[position].similarity = score
+
+    if subject.parent_organization_id is not None:
+        position = index.position.get(subject.parent_organization_id)
+        if position is not None:
+            add(
+                position,
+                PARENT,
+                90,
+                f"Site of {subject.parent_name}, which maps to {index.names[position]}",
+            )
+    elif subject.parent_best is not None:
+        best = subject.parent_best
+        position = index.position.get(best.organization_id)
+        if position is not None:
+            add(
+                position,
+                PARENT,
+                min(best.score, 90),
+                f"Site of {subject.parent_name}, whose best suggestion is {best.organization}",
+                cap_at=best.confidence,
+            )
+
+    if not found:
+        return []
+    ranked = sorted(
+        found.values(),
+        key=lambda c: (-c.tier, -c.score, -c.closeness, -c.similarity, index.names[c.position]),
+    )
+    if parsed.internal:
+        cap = lowest(cap, Confidence.MEDIUM)
+        notes.append("Looks like an internal or test record, so never high")
+    best = ranked[0]
+    # A PSA parent or child of the best is no rival, unless the match needed its site suffix
+    # set aside: then "Acme - North" may well mean the PSA's own "Acme - North Office".
+    site_only = best.tier == SITE or (best.tier == FUZZY and best.position in via_site)
+    family = set() if site_only else index.family.get(best.position, set())
+    others = [c for c in ranked[1:] if c.position not in family]
+    runner_up = max((c.similarity for c in others), default=0)
+    # Organizations whose name goes on after the module organization's (Summit Dental Group for
+    # "Summit Dental"): what the module may mean if it dropped a word.
+    if best.tier >= NORMALIZED:
+        prefixes = [parsed.soft_key]
+    elif site_only:
+        prefixes = [parsed.soft_site_key]
+    else:
+        prefixes = [parsed.soft_key, parsed.soft_site_key]
+    extended = [i for query in prefixes if query for i in index.extended.get(query, ())]
+    rivals = [c.position for c in others if c.tier >= SITE] + [
+        i for i in extended if i != best.position and i not in family
+    ]
+    if best.tier < SITE:
+        rivals += sorted(close - family - {best.position})
+    # A fuzzy match with a word more or less is another name, not a typo (Morgan Real Estate is
+    # not Morgan & Lee Real Estate).
+    query = parsed.site_key if site_only else parsed.key
+    same_words = len(index.keys[best.position].split()) == len(query.split())
+    # …and one whose words only match once sorted may be another company (Pierce & Wallace is
+    # not Wallace & Perez): high needs the names alike in their own word order.
+    same_words = same_words and in_order.get(best.position, 0) >= FUZZY_HIGH
+    confidence = first_confidence(best, rivals, runner_up, same_words)
+    confidence = lowest(confidence, cap, best.cap)
+    result = []
+    for rank, candidate in enumerate(ranked[:MAX_SUGGESTIONS]):
+        kin = index.family.get(candidate.position, set())
+        next_best = max(
+            (c.similarity for c in ranked if c is not candidate and c.position not in kin),
+            default=0,
+        )
+        reasons = [
+            explain(reason, subject.name, index, candidate, next_best if rank == 0 else None)
+            for reason in candidate.reasons
+        ]
+        if rank == 0:
+            level = confidence
+            if rivals and confidence != Confidence.HIGH:
+                reasons.append(f"{index.names[rivals[0]]} is close too")
+            reasons += notes
+        else:
+            # One high at most: the alternatives to a high suggestion are only leads.
+            level = (
+                Confidence.LOW
+                if confidence == Confidence.HIGH
+                else lowest(
+                    Confidence.MEDIUM if candidate.tier >= SITE else Confidence.LOW,
+                    cap,
+                    candidate.cap,
+                )
+            )
+        result.append(
+            Suggestion(
+                organization_id=index.pks[candidate.position],
+                autotask_id=index.autotask_ids[candidate.position],
+                organization=index.names[candidate.position],
+                score=candidate.score,
+                confidence=level,
+                reasons=reasons,
+            )
+        )
+    return result
+
+
+def first_confidence(best: Candidate, rivals: list[int], runner_up: int, same_words: bool) -> str:
+    """The confidence the evidence alone gives the best candidate (before caps)."""
+    if best.tier == PSA:
+        return Confidence.HIGH
+    rival = bool(rivals)
+    if best.tier >= SITE or best.tier == PARENT:
+        return Confidence.MEDIUM if rival else Confidence.HIGH
+    if (
+        best.similarity >= FUZZY_HIGH
+        and best.similarity - runner_up >= FUZZY_MARGIN
+        and same_words
+        and not rival
+    ):
+        return Confidence.HIGH
+    if best.similarity >= FUZZY_MEDIUM and best.similarity - runner_up >= FUZZY_MARGIN / 2:
+        return Confidence.MEDIUM
+    return Confidence.LOW
+
+
+def explain(reason, name: str, index: OrganizationIndex, candidate: Candidate, runner_up) -> str:
+    """Reasons that are cheap to record and dear to word are worded only for the few shown."""
+    if isinstance(reason, str):
+        return reason
+    if reason[0] == "set_aside":
+        return describe_set_aside(set_aside(name, index.names[reason[1]], site=reason[2]))
+    score = candidate.similarity
+    if runner_up is None:  # an alternative: its margin is the best suggestion's business
+        return f"Names {score}% alike"
+    if runner_up and runner_up != score:
+        return f"Names {score}% alike; next best {runner_up}%"
+    if runner_up:
+        return f"Names {score}% alike, as alike as another organization's"
+    return f"Names {score}% alike; no other name close"
+
+
+# --- stored suggestions ------------------------------------------------------------------------
+
+
+def depth_first(rows: list[tuple]) -> list[tuple]:
+    """(pk, …, parent pk, …) rows ordered so every parent comes before its children."""
+    parent_of = {row[0]: row[2] for row in rows}
+    depth: dict[int, int] = {}
+    for pk in parent_of:
+        chain, node = [], pk
+        while node is not None and node not in depth and node in parent_of and node not in chain:
+            chain.append(node)
+            node = parent_of[node]
+        base = depth.get(node, -1) if node is not None else -1
+        for offset, member in enumerate(reversed(chain), start=1):
+            depth[member] = base + offset
+    return sorted(rows, key=lambda row: depth[row[0]])
+
+
+def module_rows(module: KaseyaModule) -> list[tuple]:
+    return list(
+        ModuleOrganization.objects.filter(module=module).values_list(
+            "pk", "name", "parent_id", "organization_id", "ignored", "active", "psa_id"
+        )
+    )
+
+
+def compute_module(
+    module: KaseyaModule,
+    index: OrganizationIndex,
+    *,
+    only: set[int] | None = None,
+    rows: list[tuple] | None = None,
+) -> dict[int, list[Suggestion]]:
+    """Suggestions for every active, unmapped, not-ignored organization of `module` (or of those
+    in `only`), by primary key (an empty list when nothing is worth suggesting)."""
+    rows = module_rows(module) if rows is None else rows
+    by_pk = {row[0]: row for row in rows}
+    results: dict[int, list[Suggestion]] = {}
+    if only is not None:
+        # Parents outside the set keep their stored best suggestion, which their sites follow.
+        outside = {by_pk[pk][2] for pk in only if pk in by_pk} - only - {None}
+        for pk, stored in best_suggestions(outside).items():
+            results[pk] = [
+                Suggestion(
+                    stored.organization_id,
+                    stored.organization.autotask_id,
+                    stored.organization.name,
+                    stored.score,
+                    stored.confidence,
+                    list(stored.reasons),
+                )
+            ]
+    for pk, name, parent_id, organization_id, ignored, active, psa_id in depth_first(rows):
+        if not active or ignored or organization_id is not None:
+            continue
+        if only is not None and pk not in only:
+            continue
+        subject = Subject(pk, name, psa_id)
+        parent = by_pk.get(parent_id)
+        if parent is not None and not parent[4]:
+            subject.parent_name = parent[1]
+            if parent[3] is not None:
+                subject.parent_organization_id = parent[3]
+            elif results.get(parent[0]):
+                subject.parent_best = results[parent[0]][0]
+        results[pk] = suggest(subject, index)
+    return results
+
+
+@transaction.atomic
+def refresh_module(module: KaseyaModule, index: OrganizationIndex | None = None) -> int:
+    """Recompute and store the suggestions of one module, replacing its stored ones in one
+    transaction (readers see the old set or the new, never a mix). Returns how many module
+    organizations got at least one suggestion."""
+    index = index or OrganizationIndex()
+    lock(module.pk)
+    results = compute_module(module, index)
+    MappingSuggestion.objects.filter(module=module).delete()
+    store(module, results)
+    KaseyaModule.objects.filter(pk=module.pk).update(suggestions_computed_at=timezone.now())
+    module.suggestions_computed_at = timezone.now()
+    return sum(1 for items in results.values() if items)
+
+
+@transaction.atomic
+def refresh_below(module_org_pk: int) -> int:
+    """Recompute the suggestions of one module organization and of every site below it (after
+    its mapping changed, which its sites follow). Returns how many were recomputed."""
+    root = ModuleOrganization.objects.select_related("module").filter(pk=module_org_pk).first()
+    if root is None:
+        return 0
+    lock(root.module_id)
+    rows = module_rows(root.module)
+    children: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        if row[2] is not None:
+            children[row[2]].append(row[0])
+    only, queue = set(), [root.pk]
+    while queue:
+        pk = queue.pop()
+        if pk not in only:
+            only.add(pk)
+            queue.extend(children.get(pk, ()))
+    results = compute_module(root.module, OrganizationIndex(), only=only, rows=rows)
+    MappingSuggestion.objects.filter(module_organization__in=only).delete()
+    store(root.module, {pk: items for pk, items in results.items() if pk in only})
+    return len(only)
+
+
+def lock(module_pk: int) -> None:
+    """One refresh of a module's suggestions at a time (after a sync, after an import, after a
+    mapping change): the module's row is locked until the transaction ends, so two refreshes
+    never delete and insert the same ranks at once."""
+    list(KaseyaModule.objects.select_for_update().filter(pk=module_pk).values_list("pk"))
+
+
+def store(module: KaseyaModule, results: dict[int, list[Suggestion]]) -> None:
+    now = timezone.now()
+    rows = (
+        MappingSuggestion(
+            module_organization_id=pk,
+            module=module,
+            rank=rank,
+            organization_id=item.organization_id,
+            score=item.score,
+            confidence=item.confidence,
+            reasons=item.reasons,
+            computed_at=now,
+        )
+        for pk, items in results.items()
+        for rank, item in enumerate(items, start=1)
+    )
+    MappingSuggestion.objects.bulk_create(rows, batch_size=BATCH)
+
+
+def refresh_after_sync(module: KaseyaModule) -> None:
+    """The hook at the end of a successful sync. The sync's own data is committed by now, so a
+    failure here is logged and leaves the previous suggestions in place, rather than failing a
+    sync that succeeded; the next sync or organization change computes them again."""
+    try:
+        refresh_module(module)
+    except Exception:
+        log.exception("Computing the mapping suggestions of %s failed", module.code)
+
+
+def refresh_all() -> int:
+    """Recompute every synced module's suggestions with one organization index (after
+    organizations change). Returns the number of modules refreshed."""
+    modules = list(KaseyaModule.objects.synced())
+    if not modules:
+        return 0
+    index = OrganizationIndex()
+    for module in modules:
+        refresh_module(module, index)
+    return len(modules)
+
+
+def queue_refresh_below(module_org) -> None:
+    """After a module organization's mapping changed: its sites follow its mapping, so theirs
+    are recomputed in the background once the change commits — only when it has sites and its
+    module's suggestions were ever computed (a bulk map of sites queues nothing)."""
+    from .tasks import refresh_below_task
+
+    if ModuleOrganization.objects.filter(
+        parent=module_org.pk, module__suggestions_computed_at__isnull=False
+    ).exists():
+        pk = module_org.pk
+        transaction.on_commit(lambda: refresh_below_task.delay(pk))
+
+
+def ensure_computed(module: KaseyaModule) -> None:
+    """Compute a module's suggestions if they never were (a module synced before suggestions
+    existed)."""
+    if module.suggestions_computed_at is None:
+        refresh_module(module)
+
+
+def best_suggestions(module_orgs) -> dict[int, MappingSuggestion]:
+    """The stored best suggestion of each of `module_orgs` (instances or primary keys), with its
+    organization, in one query whatever their number."""
+    return {
+        s.module_organization_id: s
+        for s in MappingSuggestion.objects.best().filter(
+            module_organization__in=[getattr(item, "pk", item) for item in module_orgs]
+        )
+    }
+
+
+def stored_suggestions(module_orgs) -> dict[int, list[MappingSuggestion]]:
+    """Every stored suggestion of `module_orgs`, best first, in one query."""
+    found: dict[int, list[MappingSuggestion]] = defaultdict(list)
+    for suggestion in MappingSuggestion.objects.for_module_organizations(module_orgs):
+        found[suggestion.module_organization_id].append(suggestion)
+    return found
