@@ -39,6 +39,21 @@ def setup_database():
         print("NOTE: DATABASE_URL is not PostgreSQL; figures are for SQLite and not the target.")
 
 
+def use_database(name: str) -> None:
+    """Point the default connection at the bench database `name` (made if missing): for a
+    benchmark that keeps several seeded databases."""
+    global BENCH_DB
+    from django.test.utils import teardown_test_environment
+
+    connection.close()
+    try:
+        teardown_test_environment()  # setup_database() sets it up again
+    except AttributeError:
+        pass  # not set up yet
+    BENCH_DB = name
+    setup_database()
+
+
 def median_ms(fn, repeat: int = 25, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()

@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 
 from bench import common
-from bench.common import connection, print_table
+from bench.common import connection, print_table, use_database
 
 TAB_DB = f"{common.BENCH_DB}_icb_mapping"
 TYPEAHEAD_DB = f"{common.BENCH_DB}_icb_typeahead"
@@ -23,18 +23,6 @@ MODULES = 10
 MODULE_ORGANIZATIONS = 50_000
 TYPEAHEAD_ORGANIZATIONS = 100_000
 BATCH = 5000
-
-
-def use_database(name: str) -> None:
-    from django.test.utils import teardown_test_environment
-
-    connection.close()
-    try:
-        teardown_test_environment()  # setup_database() sets it up again
-    except AttributeError:
-        pass  # not set up yet
-    common.BENCH_DB = name
-    common.setup_database()
 
 
 def seed_mapping() -> None:

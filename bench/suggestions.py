@@ -17,8 +17,7 @@ import re
 import time
 from collections import Counter, defaultdict
 
-from bench.common import connection, print_table
-from bench.kaseya_mapping import use_database
+from bench.common import connection, print_table, use_database
 from bench.suggestion_data import generate
 
 DB = "mapping_portal_bench_suggestions"
