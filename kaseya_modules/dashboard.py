@@ -2,7 +2,7 @@
 
 from django.db.models import Count, OuterRef, Q, Subquery
 
-from . import mapping
+from . import mapping_reads
 from .models import KaseyaModule, ModuleOrganization, SyncRun, SyncStatus
 
 
@@ -49,5 +49,7 @@ def home_panel_context(request):
     modules = list(KaseyaModule.objects.icb_enabled())
     return {
         "modules": module_progress(),
-        "organizations_unmapped": mapping.organizations_with_unmapped_modules(modules).count(),
+        "organizations_unmapped": mapping_reads.organizations_with_unmapped_modules(
+            modules
+        ).count(),
     }

@@ -20,7 +20,7 @@ from organizations.forms import TypeaheadForm
 from organizations.models import Organization
 from organizations.terms import current_term
 
-from . import mapping, mapping_csv
+from . import mapping, mapping_csv, mapping_reads
 from .forms import (
     BulkMapForm,
     ByModuleOrganizationFilterForm,
@@ -59,7 +59,7 @@ def _with_messages(request, html: str, modules=None) -> HttpResponse:
     if modules is not None:
         html += render_to_string(
             "kaseya_modules/mapping/_counts.html",
-            {"counts": mapping.yet_to_be_mapped(modules), "oob": True},
+            {"counts": mapping_reads.yet_to_be_mapped(modules), "oob": True},
             request,
         )
     return HttpResponse(html)
@@ -93,26 +93,26 @@ class _Counted:
 
 def _by_organization_context(request):
     modules = _enabled_modules()
-    columns = mapping.ordered_columns(request.user, modules)
+    columns = mapping_reads.ordered_columns(request.user, modules)
     synced = _synced(modules)
     form = ByOrganizationFilterForm(request.GET)
     organizations = Organization.objects.billable()
-    counts = mapping.yet_to_be_mapped(modules)
+    counts = mapping_reads.yet_to_be_mapped(modules)
     known_count = None
     if form.is_valid():
         status = form.cleaned_data["status"]
         if status == "unmapped":
-            organizations = mapping.organizations_with_unmapped_modules(synced)
+            organizations = mapping_reads.organizations_with_unmapped_modules(synced)
             if not form.cleaned_data["q"].strip():
                 known_count = counts["organizations"]
         elif status == "ignored":
-            organizations = mapping.organization_ignored_modules()
+            organizations = mapping_reads.organization_ignored_modules()
         organizations = organizations.search(form.cleaned_data["q"])
     organizations = organizations.only("pk", "name").order_by("name_upper", "pk")
     if known_count is not None:
         organizations = _Counted(organizations, known_count)
     page, query = paginate(request, organizations, PAGE_SIZE, request.GET.get("page"))
-    cells = mapping.cells_for([org.pk for org in page], synced)
+    cells = mapping_reads.cells_for([org.pk for org in page], synced)
     empty = mapping.Cell()
     rows = [
         {
@@ -157,12 +157,12 @@ def map_columns(request):
     form = ColumnsForm(request.POST)
     if form.is_valid():
         codes = form.cleaned_data["order"] or [
-            module.code for module in mapping.ordered_columns(request.user, modules)
+            module.code for module in mapping_reads.ordered_columns(request.user, modules)
         ]
         if form.cleaned_data["move"]:
             code, step = form.cleaned_data["move"].rsplit(":", 1)
-            codes = mapping.moved(codes, code, int(step))
-        mapping.save_column_order(request.user, codes, modules)
+            codes = mapping_reads.moved(codes, code, int(step))
+        mapping_reads.save_column_order(request.user, codes, modules)
     if request.htmx:
         context = _by_organization_context(request)
         return render(request, "kaseya_modules/mapping/by_organization.html#results", context)
@@ -175,7 +175,7 @@ def _back_query(request) -> str:
 
 
 def _cell_context(request, organization, module, *, error=None, conflict=None):
-    cell = mapping.cells_for([organization.pk], [module]).get(
+    cell = mapping_reads.cells_for([organization.pk], [module]).get(
         (organization.pk, module.pk), mapping.Cell()
     )
     return {
@@ -291,7 +291,7 @@ def _module_org_rows(request, modules):
         "module_id", "name", "pk"
     )
     page, query = paginate(request, rows, PAGE_SIZE, request.GET.get("page"))
-    usage = mapping.latest_usage(page)
+    usage = mapping_reads.latest_usage(page)
     for row in page:
         row.latest = usage.get(row.pk, [])
     return form, page, query, organization_filter
@@ -307,8 +307,8 @@ def _by_module_org_context(request):
         "query": query,
         "modules": modules,
         "organization_filter": organization_filter,
-        "counts": mapping.yet_to_be_mapped(modules),
-        "unbilled": mapping.unbilled_usage(synced),
+        "counts": mapping_reads.yet_to_be_mapped(modules),
+        "unbilled": mapping_reads.unbilled_usage(synced),
         "tab": "module_organization",
     }
 
@@ -359,7 +359,7 @@ def module_org_row(request, pk):
     module_org = ModuleOrganization.objects.select_related(
         "module", "parent__parent", "organization"
     ).get(pk=pk)
-    module_org.latest = mapping.latest_usage([module_org]).get(module_org.pk, [])
+    module_org.latest = mapping_reads.latest_usage([module_org]).get(module_org.pk, [])
     html = render_to_string(
         "kaseya_modules/mapping/_row.html",
         {"row": module_org, "error": error, "conflict": conflict},
@@ -445,7 +445,7 @@ def _parse_back(request):
 
 
 def _mappings_rows(organization, modules):
-    cells = mapping.cells_for([organization.pk], _synced(modules))
+    cells = mapping_reads.cells_for([organization.pk], _synced(modules))
     return [
         {"module": module, "cell": cells.get((organization.pk, module.pk), mapping.Cell())}
         for module in modules
@@ -522,10 +522,10 @@ def organization_mappings(request, pk):
         .select_related("module", "parent")
         .order_by("module__name", "name", "pk")
     )
-    usage = mapping.latest_usage(mapped)
+    usage = mapping_reads.latest_usage(mapped)
     for mo in mapped:
         mo.latest = usage.get(mo.pk, [])
-    counts = mapping.yet_to_be_mapped(modules)
+    counts = mapping_reads.yet_to_be_mapped(modules)
     own_unmapped = organization.is_billable and sum(
         1
         for row in rows
@@ -540,7 +540,7 @@ def organization_mappings(request, pk):
             "organization": organization,
             "rows": rows,
             "mapped": mapped,
-            "preview": mapping.billing_preview(organization),
+            "preview": mapping_reads.billing_preview(organization),
             "history": mapping.history_for(organization)[:50],
             "counts": counts,
             "modules": modules,

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
-from kaseya_modules import mapping
+from kaseya_modules import mapping, mapping_reads
 from kaseya_modules.mapping import CellState, MappingConflict, ModuleOrgState
 from kaseya_modules.models import (
     MappingAction,
@@ -333,7 +333,7 @@ def test_yet_to_be_mapped_counts_exclude_mapped_and_ignored(module, acme, globex
     # Acme: mapped in Graphus, ignores Passly → nothing left. Globex: both unmapped.
     OrganizationModuleIgnore.objects.create(organization=acme, module=other)
 
-    counts = mapping.yet_to_be_mapped([module, other, waiting])
+    counts = mapping_reads.yet_to_be_mapped([module, other, waiting])
 
     assert dict((m.code, n) for m, n in counts["per_module"]) == {
         module.code: 1,
@@ -342,13 +342,13 @@ def test_yet_to_be_mapped_counts_exclude_mapped_and_ignored(module, acme, globex
     }
     assert counts["module_organizations"] == 2
     assert counts["organizations"] == 1
-    assert list(mapping.organizations_with_unmapped_modules([module, other])) == [globex]
-    assert dead not in mapping.organizations_with_unmapped_modules([module, other])
+    assert list(mapping_reads.organizations_with_unmapped_modules([module, other])) == [globex]
+    assert dead not in mapping_reads.organizations_with_unmapped_modules([module, other])
 
 
 def test_an_inactive_mapping_leaves_the_module_unmapped_for_the_organization(module, acme):
     module_org(module, "Gone", organization=acme, active=False)
-    assert list(mapping.organizations_with_unmapped_modules([module])) == [acme]
+    assert list(mapping_reads.organizations_with_unmapped_modules([module])) == [acme]
 
 
 def test_billing_preview_sums_the_latest_usage_of_mapped_module_organizations(module, acme):
@@ -361,7 +361,9 @@ def test_billing_preview_sums_the_latest_usage_of_mapped_module_organizations(mo
     usage(branch, "users", 5)
     usage(branch, "is_enabled", 1)
 
-    preview = {(r["module"].name, r["billing_type"]): r for r in mapping.billing_preview(acme)}
+    preview = {
+        (r["module"].name, r["billing_type"]): r for r in mapping_reads.billing_preview(acme)
+    }
 
     assert preview["Graphus", "Users"]["quantity"] == 15
     assert preview["Graphus", "Users"]["sources"] == 2
@@ -374,7 +376,7 @@ def test_unbilled_usage_is_the_usage_of_unmapped_unignored_module_organizations(
     usage(module_org(module, "Nobody"), "users", 4)
     usage(module_org(module, "Nobody 2"), "users", 2)
 
-    [row] = mapping.unbilled_usage([module])
+    [row] = mapping_reads.unbilled_usage([module])
 
     assert (row["billing_type"], row["quantity"], row["sources"]) == ("Users", 6, 2)
 
@@ -384,16 +386,16 @@ def test_unbilled_usage_is_the_usage_of_unmapped_unignored_module_organizations(
 
 def test_column_order_is_kept_per_user_and_new_modules_are_appended(user):
     a, b, c = synced_module(name="A"), synced_module(name="B"), synced_module(name="C")
-    mapping.save_column_order(user, [c.code, a.code, "unknown"], [a, b, c])
+    mapping_reads.save_column_order(user, [c.code, a.code, "unknown"], [a, b, c])
     d = synced_module(name="D")
 
-    assert mapping.ordered_columns(user, [a, b, c, d]) == [c, a, b, d]
-    assert mapping.ordered_columns(make_user("other"), [a, b, c]) == [a, b, c]
+    assert mapping_reads.ordered_columns(user, [a, b, c, d]) == [c, a, b, d]
+    assert mapping_reads.ordered_columns(make_user("other"), [a, b, c]) == [a, b, c]
 
 
 def test_moving_a_column_stays_within_the_ends():
-    assert mapping.moved(["a", "b", "c"], "b", -1) == ["b", "a", "c"]
-    assert mapping.moved(["a", "b", "c"], "c", 1) == ["a", "b", "c"]
+    assert mapping_reads.moved(["a", "b", "c"], "b", -1) == ["b", "a", "c"]
+    assert mapping_reads.moved(["a", "b", "c"], "c", 1) == ["a", "b", "c"]
 
 
 # --- model clean (the Django admin path) and the group -------------------------------------------
