@@ -404,9 +404,7 @@ def _mapping_import_page() -> ImportPage:
         done_url=reverse("connectors:mapping_list"),
         breadcrumbs=(("Organization / Web Connector Mapping", reverse("connectors:mapping_list")),),
         explanation=f"Each row sends a {term.lower} (by Autotask ID) to the web connector named in "
-        f"connector; a blank connector, or the default's name, leaves it on the default. You see "
-        f"every change and every refused row before anything is applied, and a file with any "
-        f"refused row applies nothing.",
+        f"connector; a blank connector, or the default's name, leaves it on the default.",
     )
 
 

@@ -575,8 +575,6 @@ def mapping_import(request):
         done_url=reverse("kaseya_modules:map_by_module_organization"),
         breadcrumbs=(("Kaseya Module Organization Mapping", reverse("kaseya_modules:mapping")),),
         explanation=f"Each row names a module organization (module code and external_id) and "
-        f"the {term.lower} it bills to (autotask_id; blank for none), or ignored = yes. You see "
-        f"every change and every refused row before anything is applied, and a file with any "
-        f"refused row applies nothing.",
+        f"the {term.lower} it bills to (autotask_id; blank for none), or ignored = yes.",
     )
     return import_view(request, page)
