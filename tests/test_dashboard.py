@@ -69,5 +69,5 @@ def test_dashboard_queries_do_not_grow_with_modules(client, world, django_assert
     )
     for index in range(5):
         synced_module(name=f"Extra {index}", code=f"extra{index}")
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         assert client.get(reverse("home")).status_code == 200
