@@ -12,7 +12,7 @@ import random
 
 from bench import common
 from bench.common import connection, print_table, use_database
-from bench.kaseya_mapping import client_for_admin, interleaved_medians, seed_mapping
+from bench.kaseya_mapping import client_for_admin, interleaved_medians, page_fetch, seed_mapping
 
 SUGGESTIONS = 5000
 
@@ -68,11 +68,7 @@ def main() -> None:
     client = client_for_admin()
 
     def get(url, params=None):
-        def fetch():
-            response = client.get(url, params or {})
-            assert response.status_code == 200, (url, response.status_code)
-
-        return fetch
+        return page_fetch(client, url, params)
 
     code = KaseyaModule.objects.icb_enabled().order_by("code").first().code
     pages = [
