@@ -139,6 +139,16 @@ def client_for_admin():
     return client
 
 
+def page_fetch(client, url, params=None):
+    """A callable that fetches one page with the test client and checks it answered 200."""
+
+    def fetch():
+        response = client.get(url, params or {})
+        assert response.status_code == 200, (url, response.status_code)
+
+    return fetch
+
+
 def main() -> None:
     use_database(TAB_DB)
     seed_mapping()
@@ -153,11 +163,7 @@ def main() -> None:
     client = client_for_admin()
 
     def get(url, params=None):
-        def fetch():
-            response = client.get(url, params or {})
-            assert response.status_code == 200, (url, response.status_code)
-
-        return fetch
+        return page_fetch(client, url, params)
 
     middle = Organization.objects.billable().count() // mapping_views.PAGE_SIZE // 2
     busiest = (

@@ -3,12 +3,20 @@
 from django.db.models import Count, OuterRef, Q, Subquery
 
 from . import mapping_reads
-from .models import KaseyaModule, ModuleOrganization, SyncRun, SyncStatus
+from .models import (
+    Confidence,
+    KaseyaModule,
+    MappingSuggestion,
+    ModuleOrganization,
+    SyncRun,
+    SyncStatus,
+)
 
 
 def module_progress() -> list[dict]:
     """One row per ICB-enabled module: active module organizations mapped, ignored and yet to
-    be mapped, and how many the latest successful sync found new (three queries in all)."""
+    be mapped, how many the latest successful sync found new, and the suggestions waiting for
+    review (high confidence and other; four queries in all)."""
     last_new = SyncRun.objects.filter(module=OuterRef("pk"), status=SyncStatus.SUCCEEDED).order_by(
         "-finished_at", "-pk"
     )
@@ -28,9 +36,18 @@ def module_progress() -> list[dict]:
         )
         .order_by()
     }
+    waiting = {
+        row["module_id"]: row
+        for row in MappingSuggestion.objects.review()
+        .filter(module__in=modules)
+        .values("module_id")
+        .annotate(total=Count("pk"), high=Count("pk", filter=Q(confidence=Confidence.HIGH)))
+        .order_by()
+    }
     rows = []
     for module in modules:
         row = counts.get(module.pk, {"total": 0, "mapped": 0, "ignored": 0})
+        suggestions = waiting.get(module.pk, {"total": 0, "high": 0})
         rows.append(
             {
                 "module": module,
@@ -40,6 +57,8 @@ def module_progress() -> list[dict]:
                 "ignored": row["ignored"],
                 "unmapped": row["total"] - row["mapped"] - row["ignored"],
                 "new_in_last_sync": module.new_in_last_sync or 0,
+                "suggestions_high": suggestions["high"],
+                "suggestions_other": suggestions["total"] - suggestions["high"],
             }
         )
     return rows

@@ -190,6 +190,46 @@ class BulkMapForm(forms.Form):
         return org
 
 
+class ReviewFilterForm(forms.Form):
+    """Review suggestions: which module (a code, or all) and which confidence (or all)."""
+
+    CONFIDENCE_CHOICES = [
+        ("all", "All confidences"),
+        ("high", "High"),
+        ("medium", "Medium"),
+        ("low", "Low"),
+    ]
+    module = forms.ChoiceField(required=False)
+    confidence = forms.ChoiceField(choices=CONFIDENCE_CHOICES, required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, *args, modules, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["module"].choices = [("all", "All modules")] + [
+            (module.code, module.name) for module in modules
+        ]
+
+    def clean_module(self):
+        return "" if self.cleaned_data["module"] in ("", "all") else self.cleaned_data["module"]
+
+    def clean_confidence(self):
+        value = self.cleaned_data["confidence"]
+        return "" if value in ("", "all") else value
+
+
+class AcceptSuggestionsForm(forms.Form):
+    """Review suggestions' Accept selected: the selected module organizations; each row posts
+    the organization it was suggested to and the state it was rendered with."""
+
+    ids = forms.TypedMultipleChoiceField(coerce=int, required=True, choices=())
+
+    def __init__(self, data, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        # Any integer is a valid choice here: the view looks the rows up and the service judges.
+        self.fields["ids"].choices = [(v, v) for v in data.getlist("ids") if str(v).isdigit()]
+        self.fields["ids"].error_messages["required"] = "Select at least one suggestion."
+
+
 class ColumnsForm(forms.Form):
     """The column chooser: the order shown (module codes, comma-separated) and one move."""
 

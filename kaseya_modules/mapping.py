@@ -457,3 +457,29 @@ def unignore_organization_module(organization, module, user=None, *, expected=AN
     if before.ignored:
         _drop_organization_ignore(organization, module, user)
     return organization_module_state(organization, module)
+
+
+# --- Review suggestions --------------------------------------------------------------------
+
+
+def accept_suggestions(items, user=None) -> tuple[int, list[tuple[str, str]]]:
+    """Accept stored suggestions in one action: `items` is a list of (module organization,
+    organization it was suggested to, expected ModuleOrgState) as the page showed them. One
+    transaction, each row in a savepoint: a row changed by someone else since (MappingConflict)
+    or now refused (ValidationError, e.g. the organization became Dead) is skipped and named, the
+    others are mapped. Returns (accepted count, [(module organization name, reason), …])."""
+    accepted, skipped = 0, []
+    with transaction.atomic():
+        for module_org, organization, expected in items:
+            try:
+                with transaction.atomic():
+                    map_module_organization(module_org, organization, user, expected=expected)
+            except MappingConflict as exc:
+                skipped.append(
+                    (module_org.name, f"changed by someone else: now {_describe(exc.current)}")
+                )
+            except ValidationError as exc:
+                skipped.append((module_org.name, " ".join(exc.messages)))
+            else:
+                accepted += 1
+    return accepted, skipped

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import mapping_views, views
+from . import mapping_views, review_views, views
 
 app_name = "kaseya_modules"
 urlpatterns = [
@@ -41,6 +41,8 @@ urlpatterns = [
         mapping_views.module_org_row,
         name="module_org_row",
     ),
+    path("mapping/review/", review_views.review_suggestions, name="review_suggestions"),
+    path("mapping/review/accept/", review_views.accept_suggestions, name="accept_suggestions"),
     path(
         "organizations/<int:pk>/mappings/",
         mapping_views.organization_mappings,

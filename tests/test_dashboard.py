@@ -2,8 +2,15 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from kaseya_modules.models import SyncRun, SyncStatus, SyncTrigger
+from kaseya_modules.models import (
+    MappingSuggestion,
+    ModuleOrganization,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+)
 from tests.conftest import make_user
 from tests.connectors.factories import MappingFactory
 from tests.kaseya_modules.mapping_support import module_org, synced_module
@@ -69,5 +76,27 @@ def test_dashboard_queries_do_not_grow_with_modules(client, world, django_assert
     )
     for index in range(5):
         synced_module(name=f"Extra {index}", code=f"extra{index}")
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         assert client.get(reverse("home")).status_code == 200
+
+
+def test_each_module_shows_the_suggestions_waiting_with_a_link_to_review_them(client, world):
+    # given two suggestions waiting in Graphus, one of them high confidence
+    for name, confidence in [("Loose 1", "high"), ("Loose 2", "low")]:
+        MappingSuggestion.objects.create(
+            module_organization=ModuleOrganization.objects.get(name=name),
+            module=world["graphus"],
+            rank=1,
+            organization=OrganizationFactory(),
+            score=90,
+            confidence=confidence,
+            computed_at=timezone.now(),
+        )
+    client.force_login(make_user("sugg", groups=["Integrated Customer Billing administrators"]))
+    # when the home page is opened
+    html = client.get(reverse("home")).content.decode()
+    # then the row counts them and links to Review suggestions for that module
+    row = html[html.index('data-module="gdash"') :]
+    row = row[: row.index("</tr>")]
+    review = reverse("kaseya_modules:review_suggestions")
+    assert f'<a href="{review}?module=gdash">1 high, 1 other</a>' in row
