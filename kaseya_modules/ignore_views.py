@@ -76,11 +76,13 @@ def _form_error(form) -> str:
 def _done_message(batch, term) -> str:
     if batch is None:
         return "Nothing changed: there was nothing left to ignore."
-    what = f" in {batch.module.name}" if batch.module else ""
-    return (
-        f"{batch.count} {term.lower if batch.count == 1 else term.lower_plural} × module "
-        f"now ignored{what}, as one bulk action (undo it from Bulk actions)."
-    )
+    n = batch.count
+    if batch.module:
+        whom = term.lower if n == 1 else term.lower_plural
+        done = f"{batch.module.name} is now ignored for {n} {whom}"
+    else:
+        done = f"{n} {term.lower} × module pair{pluralize(n)} {pluralize(n, 'is,are')} now ignored"
+    return f"{done}, as one bulk action (Bulk actions can undo it)."
 
 
 @permission_required(PERMISSION)

@@ -106,7 +106,7 @@ def test_bulk_ignore_answers_htmx_with_the_list_and_the_counts(icb_client, world
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="results">')
     assert 'id="counts"' in html and 'hx-swap-oob="true"' in html
-    assert "now ignored in Graphus" in html
+    assert "Graphus is now ignored for 1 organization" in html
 
 
 def test_bulk_ignore_is_refused_whole_when_one_organization_is_dead(world):
