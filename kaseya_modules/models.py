@@ -371,6 +371,43 @@ class SyncRun(models.Model):
         return None
 
 
+class BatchKind(models.TextChoices):
+    SELECTION = "selection", "Ignore the selected"
+    NO_EVIDENCE = "no_evidence", "Ignore everything with no evidence"
+
+
+class MappingBatch(models.Model):
+    """One bulk action ("this organization has nothing in this module" for many organizations at
+    once): its history rows and the ignores it created point here, so it can be undone as one."""
+
+    kind = models.CharField(max_length=16, choices=BatchKind.choices)
+    # The module it applied to; empty when it applied to every synced module.
+    module = models.ForeignKey(
+        KaseyaModule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # How many of `count` the undo put back (the others had been changed since).
+    undone_count = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.count})"
+
+    @property
+    def skipped_count(self) -> int:
+        return self.count - (self.undone_count or 0)
+
+
 class OrganizationModuleIgnore(models.Model):
     """ "This organization has nothing in this module": the module is left unmapped for the
     organization and no longer counts as yet to be mapped. (ModuleOrganization.ignored is the
@@ -384,6 +421,11 @@ class OrganizationModuleIgnore(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The bulk action that created it: an undo removes only the ignores it still owns, so one
+    # removed and made again since (by hand or by another batch) is left alone.
+    batch = models.ForeignKey(
+        MappingBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="ignores"
+    )
 
     class Meta:
         constraints = [
@@ -434,6 +476,10 @@ class ModuleMappingChange(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     changed_at = models.DateTimeField(auto_now_add=True)
+    # Set on the rows written by a bulk action and by its undo.
+    batch = models.ForeignKey(
+        MappingBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
 
     class Meta:
         ordering = ["-changed_at", "-pk"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import mapping_views, review_views, views
+from . import ignore_views, mapping_views, review_views, views
 
 app_name = "kaseya_modules"
 urlpatterns = [
@@ -47,5 +47,17 @@ urlpatterns = [
         "organizations/<int:pk>/mappings/",
         mapping_views.organization_mappings,
         name="organization_mappings",
+    ),
+    path("mapping/organizations/bulk-ignore/", ignore_views.bulk_ignore, name="bulk_ignore"),
+    path(
+        "mapping/ignore-without-evidence/",
+        ignore_views.ignore_without_evidence,
+        name="ignore_without_evidence",
+    ),
+    path("mapping/bulk-actions/", ignore_views.bulk_actions, name="bulk_actions"),
+    path(
+        "mapping/bulk-actions/<int:pk>/undo/",
+        ignore_views.undo_bulk_action,
+        name="undo_bulk_action",
     ),
 ]
