@@ -66,3 +66,16 @@ def test_accept_a_suggestion_in_a_map_by_organization_cell(page, live_server, se
     expect(cell).not_to_contain_text("Suggested:")
     assert ModuleOrganization.objects.get(pk=setup["drifted"].pk).organization == globex
     assert violations(console) == []
+
+
+def test_accept_a_suggestion_on_the_mappings_page(page, live_server, setup, console):
+    log_in(page, live_server, "browseraccept")
+    page.goto(f"{live_server.url}/kaseya/organizations/{setup['globex'].pk}/mappings/")
+
+    page.get_by_role("button", name="Accept Globex Ltd for Graphus").click()
+
+    expect(page.locator(".message")).to_contain_text("Saved the mappings of Globex")
+    expect(page.locator("#mapped-module-organizations")).to_contain_text("Globex Ltd")
+    expect(page.locator("#module-mappings")).not_to_contain_text("Suggested:")
+    assert ModuleOrganization.objects.get(pk=setup["drifted"].pk).organization == setup["globex"]
+    assert violations(console) == []
