@@ -69,6 +69,19 @@ def accept_form(html, label):
     return form.get("action"), data
 
 
+def accept_form_on(client, url, label):
+    return accept_form(client.get(url).content.decode(), label)
+
+
+def assert_mapped_by(mo, organization, user):
+    """Mapped, with the history row naming who did it."""
+    assert ModuleOrganization.objects.get(pk=mo.pk).organization == organization
+    change = ModuleMappingChange.objects.get(module_organization=mo)
+    assert (change.action, change.new_organization, change.changed_by) == (
+        MappingAction.MAP, organization, user
+    )  # fmt: skip
+
+
 def mappings_url(organization):
     return reverse("kaseya_modules:organization_mappings", args=[organization.pk])
 
@@ -110,21 +123,17 @@ def test_suggestions_computed_from_matching_names_are_shown_on_the_rows(icb_clie
 def test_accept_on_a_row_maps_it_and_records_the_user(icb_client, icb_user, world):
     # given
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(BY_MODULE_ORG).content.decode(), ROW_LABEL)
+    action, data = accept_form_on(icb_client, BY_MODULE_ORG, ROW_LABEL)
     # when
     html = icb_client.post(action, data, headers=HTMX).content.decode()
     # then: the row comes back mapped, the suggestion gone
     assert ">Acme Corporation</a>" in html and "Suggested:" not in html
-    assert mapped_to(world["mo"]) == world["acme"]
-    change = ModuleMappingChange.objects.get(module_organization=world["mo"])
-    assert (change.action, change.new_organization, change.changed_by) == (
-        MappingAction.MAP, world["acme"], icb_user
-    )  # fmt: skip
+    assert_mapped_by(world["mo"], world["acme"], icb_user)
 
 
 def test_accept_on_a_row_works_without_htmx(icb_client, world):
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(BY_MODULE_ORG).content.decode(), ROW_LABEL)
+    action, data = accept_form_on(icb_client, BY_MODULE_ORG, ROW_LABEL)
     response = icb_client.post(action, data)
     assert response.status_code == 302 and response.url.startswith(BY_MODULE_ORG)
     assert mapped_to(world["mo"]) == world["acme"]
@@ -133,7 +142,7 @@ def test_accept_on_a_row_works_without_htmx(icb_client, world):
 def test_accept_on_a_stale_row_shows_the_conflict_and_changes_nothing(icb_client, world):
     # given: the page was rendered, then someone else mapped the row
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(BY_MODULE_ORG).content.decode(), ROW_LABEL)
+    action, data = accept_form_on(icb_client, BY_MODULE_ORG, ROW_LABEL)
     ModuleOrganization.objects.filter(pk=world["mo"].pk).update(organization=world["globex"])
     # when
     html = icb_client.post(action, data, headers=HTMX).content.decode()
@@ -146,7 +155,7 @@ def test_accept_on_a_stale_row_shows_the_conflict_and_changes_nothing(icb_client
 def test_accept_of_an_organization_now_dead_is_refused(icb_client, world):
     # given: the page offered Acme, which became Dead before the click
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(BY_MODULE_ORG).content.decode(), ROW_LABEL)
+    action, data = accept_form_on(icb_client, BY_MODULE_ORG, ROW_LABEL)
     world["acme"].org_type = OrganizationType.DEAD
     world["acme"].save()
     # when
@@ -215,22 +224,18 @@ def test_an_empty_cell_shows_the_strongest_module_organization_suggesting_it(icb
 def test_accept_in_a_cell_maps_it_and_records_the_user(icb_client, icb_user, world):
     # given
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(BY_ORG).content.decode(), CELL_LABEL)
+    action, data = accept_form_on(icb_client, BY_ORG, CELL_LABEL)
     # when
     html = icb_client.post(action, data, headers=HTMX).content.decode()
     # then: the cell comes back with the mapping and no suggestion
     assert 'value="ACME Corp HQ"' in html and "Suggested:" not in html
-    assert mapped_to(world["mo"]) == world["acme"]
-    change = ModuleMappingChange.objects.get(module_organization=world["mo"])
-    assert (change.action, change.new_organization, change.changed_by) == (
-        MappingAction.MAP, world["acme"], icb_user
-    )  # fmt: skip
+    assert_mapped_by(world["mo"], world["acme"], icb_user)
 
 
 def test_accept_in_a_stale_cell_shows_the_conflict_and_changes_nothing(icb_client, world):
     # given: the page was rendered, then someone else mapped another module organization here
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(BY_ORG).content.decode(), CELL_LABEL)
+    action, data = accept_form_on(icb_client, BY_ORG, CELL_LABEL)
     module_org(world["graphus"], "Acme Elsewhere", organization=world["acme"])
     # when
     html = icb_client.post(action, data, headers=HTMX).content.decode()
@@ -284,8 +289,7 @@ def test_the_mappings_page_shows_the_suggestion_of_a_module_with_nothing_mapped(
 def test_accept_on_the_mappings_page_maps_the_row_and_shows_it(icb_client, icb_user, world):
     # given
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(mappings_url(world["acme"])).content.decode(),
-                               PAGE_LABEL)  # fmt: skip
+    action, data = accept_form_on(icb_client, mappings_url(world["acme"]), PAGE_LABEL)
     # when
     response = icb_client.post(action, data, follow=True)
     # then
@@ -294,8 +298,7 @@ def test_accept_on_the_mappings_page_maps_the_row_and_shows_it(icb_client, icb_u
     assert "Suggested:" not in html
     table = lxml.html.fromstring(html).get_element_by_id("mapped-module-organizations")
     assert "ACME Corp HQ" in table.text_content()
-    change = ModuleMappingChange.objects.get(module_organization=world["mo"])
-    assert (change.new_organization, change.changed_by) == (world["acme"], icb_user)
+    assert_mapped_by(world["mo"], world["acme"], icb_user)
 
 
 def test_accept_on_the_mappings_page_leaves_the_other_modules_alone(icb_client, world):
@@ -303,8 +306,7 @@ def test_accept_on_the_mappings_page_leaves_the_other_modules_alone(icb_client, 
     passly = synced_module(name="Passly", code="passly_a")
     kept = module_org(passly, "Acme Passly", organization=world["acme"])
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(mappings_url(world["acme"])).content.decode(),
-                               PAGE_LABEL)  # fmt: skip
+    action, data = accept_form_on(icb_client, mappings_url(world["acme"]), PAGE_LABEL)
     # when
     icb_client.post(action, data)
     # then
@@ -315,8 +317,7 @@ def test_accept_on_the_mappings_page_leaves_the_other_modules_alone(icb_client, 
 def test_accept_on_a_stale_mappings_page_shows_the_conflict_and_changes_nothing(icb_client, world):
     # given
     suggest(world["mo"], world["acme"])
-    action, data = accept_form(icb_client.get(mappings_url(world["acme"])).content.decode(),
-                               PAGE_LABEL)  # fmt: skip
+    action, data = accept_form_on(icb_client, mappings_url(world["acme"]), PAGE_LABEL)
     module_org(world["graphus"], "Acme Elsewhere", organization=world["acme"])
     # when
     response = icb_client.post(action, data)
