@@ -1,5 +1,6 @@
 """Reading the mappings for the pages: cells of Map by Organization, the yet-to-be-mapped
-counts, latest usage and the billing preview, and each user's column order. Writing goes
+counts, latest usage and the billing preview, the stored suggestions each picker offers, and
+each user's column order. Writing goes
 through kaseya_modules.mapping."""
 
 from collections import defaultdict
@@ -14,11 +15,13 @@ from organizations.models import Organization
 from .mapping import Cell
 from .models import (
     KaseyaModule,
+    MappingSuggestion,
     ModuleColumnPreference,
     ModuleOrganization,
     ModuleUsage,
     OrganizationModuleIgnore,
 )
+from .suggestions import best_suggestions
 
 # --- Reading: cells, counts, usage ----------------------------------------------------------
 
@@ -132,6 +135,43 @@ def latest_usage(module_orgs) -> dict[int, list]:
         name = names[modules[module_org_id].pk].get(billing_type, billing_type)
         usage[module_org_id].append((name, quantity))
     return usage
+
+
+def annotate_rows(rows) -> None:
+    """Give each Map by Module Organization row (module organizations with module and
+    organization loaded) its `latest` usage and its `suggestion`: the stored best suggestion,
+    only for a row still to map (active, unmapped, not ignored) and only while the suggested
+    organization can receive bills. Two queries whatever the number of rows."""
+    usage = latest_usage(rows)
+    open_rows = [row for row in rows if row.active and not row.organization_id and not row.ignored]
+    suggestions = best_suggestions(open_rows) if open_rows else {}
+    for row in rows:
+        row.latest = usage.get(row.pk, [])
+        suggestion = suggestions.get(row.pk)
+        row.suggestion = suggestion if suggestion and suggestion.organization.is_billable else None
+
+
+def suggested_cells(organization_ids, modules, cells) -> dict:
+    """{(organization pk, module pk): MappingSuggestion} for the cells (from `cells_for`) with
+    nothing mapped and not ignored: the strongest module organization of that module, still to
+    map, whose best suggestion is that organization. One query whatever the number of cells,
+    none when every cell is mapped or ignored."""
+
+    def closed(key):
+        cell = cells.get(key)
+        return cell is not None and bool(cell.mapped or cell.ignored)
+
+    if all(closed((pk, module.pk)) for pk in organization_ids for module in modules):
+        return {}
+    found = MappingSuggestion.objects.review().filter(
+        organization_id__in=organization_ids, module_id__in=[module.pk for module in modules]
+    )
+    suggested = {}
+    for suggestion in found:  # strongest first, so the first one per cell wins
+        key = suggestion.organization_id, suggestion.module_id
+        if not closed(key):
+            suggested.setdefault(key, suggestion)
+    return suggested
 
 
 def _billing_type_names(module) -> dict[str, str]:

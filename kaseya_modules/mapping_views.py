@@ -112,12 +112,17 @@ def _by_organization_context(request):
     if known_count is not None:
         organizations = _Counted(organizations, known_count)
     page, query = paginate(request, organizations, PAGE_SIZE, request.GET.get("page"))
-    cells = mapping_reads.cells_for([org.pk for org in page], synced)
+    ids = [org.pk for org in page]
+    cells = mapping_reads.cells_for(ids, synced)
+    suggested = mapping_reads.suggested_cells(ids, synced, cells)
     empty = mapping.Cell()
     rows = [
         {
             "organization": org,
-            "cells": [(module, cells.get((org.pk, module.pk), empty)) for module in columns],
+            "cells": [
+                (module, cells.get((org.pk, module.pk), empty), suggested.get((org.pk, module.pk)))
+                for module in columns
+            ],
         }
         for org in page
     ]
@@ -175,13 +180,13 @@ def _back_query(request) -> str:
 
 
 def _cell_context(request, organization, module, *, error=None, conflict=None):
-    cell = mapping_reads.cells_for([organization.pk], [module]).get(
-        (organization.pk, module.pk), mapping.Cell()
-    )
+    cells = mapping_reads.cells_for([organization.pk], [module])
+    suggested = mapping_reads.suggested_cells([organization.pk], [module], cells)
     return {
         "organization": organization,
         "module": module,
-        "cell": cell,
+        "cell": cells.get((organization.pk, module.pk), mapping.Cell()),
+        "suggestion": suggested.get((organization.pk, module.pk)),
         "error": error,
         "conflict": conflict,
     }
@@ -291,9 +296,7 @@ def _module_org_rows(request, modules):
         "module_id", "name", "pk"
     )
     page, query = paginate(request, rows, PAGE_SIZE, request.GET.get("page"))
-    usage = mapping_reads.latest_usage(page)
-    for row in page:
-        row.latest = usage.get(row.pk, [])
+    mapping_reads.annotate_rows(page)
     return form, page, query, organization_filter
 
 
@@ -359,7 +362,7 @@ def module_org_row(request, pk):
     module_org = ModuleOrganization.objects.select_related(
         "module", "parent__parent", "organization"
     ).get(pk=pk)
-    module_org.latest = mapping_reads.latest_usage([module_org]).get(module_org.pk, [])
+    mapping_reads.annotate_rows([module_org])
     html = render_to_string(
         "kaseya_modules/mapping/_row.html",
         {"row": module_org, "error": error, "conflict": conflict},
@@ -445,9 +448,20 @@ def _parse_back(request):
 
 
 def _mappings_rows(organization, modules):
-    cells = mapping_reads.cells_for([organization.pk], _synced(modules))
+    synced = _synced(modules)
+    cells = mapping_reads.cells_for([organization.pk], synced)
+    # Accept is offered only where the page can save (a Dead organization's page is read-only).
+    suggested = (
+        mapping_reads.suggested_cells([organization.pk], synced, cells)
+        if organization.is_billable
+        else {}
+    )
     return [
-        {"module": module, "cell": cells.get((organization.pk, module.pk), mapping.Cell())}
+        {
+            "module": module,
+            "cell": cells.get((organization.pk, module.pk), mapping.Cell()),
+            "suggestion": suggested.get((organization.pk, module.pk)),
+        }
         for module in modules
     ]
 
