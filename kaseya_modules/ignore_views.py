@@ -16,7 +16,7 @@ from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 from organizations.terms import current_term
 
-from . import mapping, mapping_reads
+from . import mapping_bulk, mapping_reads
 from .mapping_views import (
     PERMISSION,
     _back_query,
@@ -95,7 +95,7 @@ def bulk_ignore(request):
     if form.is_valid():
         module = form.cleaned_data["module"]
         try:
-            batch = mapping.bulk_ignore_organizations(
+            batch = mapping_bulk.bulk_ignore_organizations(
                 form.cleaned_data["ids"], module, request.user
             )
         except ValidationError as exc:
@@ -119,7 +119,7 @@ def _review_context(request, form, modules):
     synced = _synced(modules)
     module = form.cleaned_data["module"] if form.is_valid() else None
     chosen = [module] if module else synced
-    counts = mapping.without_evidence_counts(synced)
+    counts = mapping_bulk.without_evidence_counts(synced)
     context = {
         "form": form,
         "module": module,
@@ -129,7 +129,7 @@ def _review_context(request, form, modules):
         "tab": "",
     }
     if module:
-        found = mapping.organizations_without_evidence(module).only("pk", "name")
+        found = mapping_bulk.organizations_without_evidence(module).only("pk", "name")
         page, query = paginate(
             request, found.order_by("name_upper", "pk"), PAGE_SIZE, request.GET.get("page")
         )
@@ -139,7 +139,7 @@ def _review_context(request, form, modules):
             (
                 m,
                 counts[m.pk],
-                mapping.organizations_without_evidence(m)
+                mapping_bulk.organizations_without_evidence(m)
                 .only("pk", "name")
                 .order_by("name_upper", "pk")[:PREVIEW_NAMES],
             )
@@ -164,7 +164,7 @@ def ignore_without_evidence(request):
         else:
             module = form.cleaned_data["module"]
             try:
-                batch = mapping.ignore_without_evidence(
+                batch = mapping_bulk.ignore_without_evidence(
                     [module] if module else synced,
                     request.user,
                     module=module,
@@ -188,7 +188,7 @@ def bulk_actions(request):
     """The Bulk actions history: each batch with who, when, how many, and its Undo."""
     modules = _enabled_modules()
     page, query = paginate(
-        request, mapping.bulk_actions(), BATCH_PAGE_SIZE, request.GET.get("page")
+        request, mapping_bulk.bulk_actions(), BATCH_PAGE_SIZE, request.GET.get("page")
     )
     context = {
         "page": page,
@@ -205,7 +205,7 @@ def undo_bulk_action(request, pk):
     """Un-ignore what one batch ignored and still stands; the rest is skipped and counted."""
     batch = get_object_or_404(MappingBatch, pk=pk)
     try:
-        batch = mapping.undo_batch(batch, request.user)
+        batch = mapping_bulk.undo_batch(batch, request.user)
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:

@@ -20,7 +20,7 @@ from organizations.forms import TypeaheadForm
 from organizations.models import Organization
 from organizations.terms import current_term
 
-from . import mapping, mapping_csv, mapping_reads
+from . import mapping, mapping_bulk, mapping_csv, mapping_reads
 from .forms import (
     BulkMapForm,
     ByModuleOrganizationFilterForm,
@@ -400,10 +400,10 @@ def _bulk_apply(request, form):
         return {"op": data["op"], "organization": organization, "items": items, "moving": moving}
     try:
         if data["op"] == "ignore":
-            changed = mapping.bulk_ignore_module_organizations(items, request.user)
+            changed = mapping_bulk.bulk_ignore_module_organizations(items, request.user)
             done = "is now ignored" if changed == 1 else "are now ignored"
         else:
-            changed = mapping.bulk_map_module_organizations(items, organization, request.user)
+            changed = mapping_bulk.bulk_map_module_organizations(items, organization, request.user)
             done = ("now bills to " if changed == 1 else "now bill to ") + organization.name
     except ValidationError as exc:
         messages.error(request, _error_text(exc))

@@ -16,7 +16,7 @@ from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 from organizations.models import Organization
 
-from . import mapping, mapping_reads
+from . import mapping_bulk, mapping_reads
 from .forms import AcceptSuggestionsForm, ReviewFilterForm
 from .mapping_views import (
     PERMISSION,
@@ -123,7 +123,7 @@ def accept_suggestions(request):
     form = AcceptSuggestionsForm(request.POST)
     if form.is_valid():
         items, missing = _accept_items(request, form.cleaned_data["ids"])
-        accepted, skipped = mapping.accept_suggestions(items, request.user)
+        accepted, skipped = mapping_bulk.accept_suggestions(items, request.user)
         _accept_message(request, accepted, missing + skipped)
     else:
         messages.error(request, _error_text(ValidationError(list(form.errors.values()))))

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from kaseya_modules import mapping
+from kaseya_modules import mapping, mapping_bulk
 from kaseya_modules.mapping_reads import yet_to_be_mapped
 from kaseya_modules.models import (
     BatchKind,
@@ -112,7 +112,7 @@ def test_bulk_ignore_answers_htmx_with_the_list_and_the_counts(icb_client, world
 def test_bulk_ignore_is_refused_whole_when_one_organization_is_dead(world):
     ids = [world["Acme"].pk, world["dead"].pk]
     with pytest.raises(ValidationError, match="Defunct Ltd"):
-        mapping.bulk_ignore_organizations(ids, world["graphus"])
+        mapping_bulk.bulk_ignore_organizations(ids, world["graphus"])
     assert not OrganizationModuleIgnore.objects.exists()
     assert not ModuleMappingChange.objects.exists()
     assert not MappingBatch.objects.exists()
@@ -139,7 +139,7 @@ def test_bulk_ignore_is_refused_whole_when_one_organization_got_a_mapping(icb_cl
 
 def test_bulk_ignore_leaves_organizations_already_ignoring_the_module_as_they_are(world):
     mapping.ignore_organization_module(world["Acme"], world["graphus"])
-    batch = mapping.bulk_ignore_organizations(
+    batch = mapping_bulk.bulk_ignore_organizations(
         [world["Acme"].pk, world["Globex"].pk], world["graphus"]
     )
     assert batch.count == 1
@@ -181,9 +181,9 @@ def evidence(world):
 
 
 def test_without_evidence_lists_exactly_the_organizations_with_no_evidence(evidence):
-    found = mapping.organizations_without_evidence(evidence["graphus"])
+    found = mapping_bulk.organizations_without_evidence(evidence["graphus"])
     assert set(found.values_list("name", flat=True)) == {"Hooli"}
-    counts = mapping.without_evidence_counts([evidence["graphus"], evidence["passly"]])
+    counts = mapping_bulk.without_evidence_counts([evidence["graphus"], evidence["passly"]])
     assert counts == {evidence["graphus"].pk: 1, evidence["passly"].pk: 4}
 
 
@@ -235,7 +235,7 @@ def test_ignoring_without_evidence_in_bulk_runs_a_bounded_number_of_queries(worl
     modules = [world["graphus"], world["passly"]]
     # when
     with CaptureQueriesContext(connection) as queries:
-        batch = mapping.ignore_without_evidence(modules)
+        batch = mapping_bulk.ignore_without_evidence(modules)
     # then
     assert batch.count == 2 * 503
     # Inserts come in chunks (SQLite caps a statement's parameters), never one per organization.
@@ -267,7 +267,7 @@ def test_undo_restores_exactly_the_batch_pairs_still_ignored_and_skips_changed_o
     # given: a batch of three; Globex un-ignored since, Initech un-ignored and ignored again
     graphus = world["graphus"]
     ids = [world[name].pk for name in ("Acme", "Globex", "Initech")]
-    batch = mapping.bulk_ignore_organizations(ids, graphus)
+    batch = mapping_bulk.bulk_ignore_organizations(ids, graphus)
     mapping.ignore_organization_module(world["Acme"], world["passly"])  # not in the batch
     mapping.unignore_organization_module(world["Globex"], graphus)
     mapping.unignore_organization_module(world["Initech"], graphus)
@@ -287,27 +287,27 @@ def test_undo_restores_exactly_the_batch_pairs_still_ignored_and_skips_changed_o
 
 
 def test_undo_twice_is_refused(world):
-    batch = mapping.bulk_ignore_organizations([world["Acme"].pk], world["graphus"])
-    mapping.undo_batch(batch)
+    batch = mapping_bulk.bulk_ignore_organizations([world["Acme"].pk], world["graphus"])
+    mapping_bulk.undo_batch(batch)
     with pytest.raises(ValidationError, match="already been undone"):
-        mapping.undo_batch(batch)
+        mapping_bulk.undo_batch(batch)
     assert ModuleMappingChange.objects.filter(action=MappingAction.UNIGNORE).count() == 1
 
 
 def test_undo_brings_the_yet_to_be_mapped_count_back(world):
     modules = [world["graphus"], world["passly"]]
-    batch = mapping.ignore_without_evidence(modules)
+    batch = mapping_bulk.ignore_without_evidence(modules)
     assert yet_to_be_mapped(modules)["organizations"] == 0
-    mapping.undo_batch(batch)
+    mapping_bulk.undo_batch(batch)
     assert yet_to_be_mapped(modules)["organizations"] == 3
 
 
 def test_bulk_actions_page_lists_each_batch_with_who_when_how_many_and_undo(
     icb_client, icb_user, world
 ):
-    mapping.bulk_ignore_organizations([world["Acme"].pk], world["graphus"], icb_user)
-    undone = mapping.bulk_ignore_organizations([world["Globex"].pk], world["passly"])
-    mapping.undo_batch(undone)
+    mapping_bulk.bulk_ignore_organizations([world["Acme"].pk], world["graphus"], icb_user)
+    undone = mapping_bulk.bulk_ignore_organizations([world["Globex"].pk], world["passly"])
+    mapping_bulk.undo_batch(undone)
     html = icb_client.get(reverse("kaseya_modules:bulk_actions")).content.decode()
     assert "icbmapper" in html and "Ignore the selected" in html
     assert html.count(">Undo</button>") == 1
@@ -319,9 +319,9 @@ def test_undo_of_a_large_batch_runs_a_bounded_number_of_queries(world):
     Organization.objects.bulk_create(
         [Organization(autotask_id=70000 + i, name=f"Undo {i:03}") for i in range(500)]
     )
-    batch = mapping.ignore_without_evidence([world["graphus"]])
+    batch = mapping_bulk.ignore_without_evidence([world["graphus"]])
     with CaptureQueriesContext(connection) as queries:
-        mapping.undo_batch(batch)
+        mapping_bulk.undo_batch(batch)
     assert len(queries) <= 15, len(queries)
     assert not OrganizationModuleIgnore.objects.exists()
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
-from kaseya_modules import mapping, mapping_reads
+from kaseya_modules import mapping, mapping_bulk, mapping_reads
 from kaseya_modules.mapping import CellState, MappingConflict, ModuleOrgState
 from kaseya_modules.models import (
     MappingAction,
@@ -184,7 +184,7 @@ def test_bulk_map_maps_every_selected_row(module, acme, user):
     rows = [module_org(module, "Acme HQ"), module_org(module, "Acme Branch")]
     items = [(mo, ModuleOrgState(None, False)) for mo in rows]
 
-    assert mapping.bulk_map_module_organizations(items, acme, user) == 2
+    assert mapping_bulk.bulk_map_module_organizations(items, acme, user) == 2
 
     assert set(ModuleOrganization.objects.filter(organization=acme)) == set(rows)
     assert [c.action for c in changes()] == ["map", "map"]
@@ -194,7 +194,7 @@ def test_bulk_map_is_all_or_nothing(module, acme, user):
     good, gone = module_org(module, "Acme HQ"), module_org(module, "Old", active=False)
     items = [(good, ModuleOrgState(None, False)), (gone, ModuleOrgState(None, False))]
     with pytest.raises(ValidationError, match="no longer active"):
-        mapping.bulk_map_module_organizations(items, acme, user)
+        mapping_bulk.bulk_map_module_organizations(items, acme, user)
     assert not ModuleOrganization.objects.filter(organization=acme).exists()
     assert not changes()
 
@@ -204,7 +204,7 @@ def test_bulk_map_refuses_a_non_billable_target(module, user, org_type):
     dead = OrganizationFactory(org_type=org_type)
     mo = module_org(module, "Acme HQ")
     with pytest.raises(ValidationError):
-        mapping.bulk_map_module_organizations([(mo, ModuleOrgState(None, False))], dead, user)
+        mapping_bulk.bulk_map_module_organizations([(mo, ModuleOrgState(None, False))], dead, user)
     assert ModuleOrganization.objects.get(pk=mo.pk).organization is None
 
 
@@ -212,7 +212,7 @@ def test_bulk_map_with_a_stale_row_maps_nothing(module, acme, globex, user):
     first, second = module_org(module, "A"), module_org(module, "B", organization=globex)
     items = [(first, ModuleOrgState(None, False)), (second, ModuleOrgState(None, False))]
     with pytest.raises(MappingConflict):
-        mapping.bulk_map_module_organizations(items, acme, user)
+        mapping_bulk.bulk_map_module_organizations(items, acme, user)
     assert ModuleOrganization.objects.get(pk=first.pk).organization is None
 
 

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from kaseya_modules import mapping
+from kaseya_modules import mapping, mapping_bulk
 from kaseya_modules.models import MappingAction, MappingSuggestion, ModuleMappingChange
 from organizations.models import OrganizationType
 from tests.conftest import make_user
@@ -233,7 +233,7 @@ def test_accept_service_returns_the_count_and_the_skipped_rows(world):
         (world["mo_acme"], world["acme"], mapping.ModuleOrgState(None, False)),
         (world["mo_globex"], world["globex"], stale),
     ]
-    accepted, skipped = mapping.accept_suggestions(items)
+    accepted, skipped = mapping_bulk.accept_suggestions(items)
     assert accepted == 1
     assert skipped == [("Globex Inc", "changed by someone else: now not mapped")]
 
