@@ -7,6 +7,8 @@ error type (SourceError) for the adapters.
 """
 
 import logging
+import socket
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -101,6 +103,8 @@ class Client:
             trust_env=False,
             headers={"Accept": "application/json", "User-Agent": "mapping-portal"},
         )
+        self.sockets: list[socket.socket] = []  # the connections httpx opened, for _expire
+        self.expired = threading.Event()
 
     def __enter__(self):
         return self
@@ -111,6 +115,25 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
+    def _trace(self, event: str, info: dict) -> None:
+        """httpx's trace extension reports each connection it opens (TCP, then TLS on it)."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self.sockets = [sock for sock in self.sockets if sock.fileno() != -1]
+            self.sockets.append(info["return_value"].get_extra_info("socket"))
+
+    def _expire(self) -> None:
+        """The watchdog: httpx times each read, so a server trickling a byte now and then (in the
+        headers as well as the body) would hold the request for ever. Shutting the sockets down
+        wakes the blocked read."""
+        self.expired.set()
+        for sock in self.sockets:
+            try:
+                # The plain socket's shutdown, also for TLS: it acts on the descriptor without
+                # touching the TLS state the reading thread is using.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def request(self, url: str, headers: dict[str, str], data: bytes | None) -> bytes:
         """One request within its deadline (see the class): the body, or DeadlineExceeded /
         HttpStatusError / BodyTooLarge / httpx.HTTPError for the caller's retry loop."""
@@ -118,36 +141,39 @@ class Client:
         if self.deadline is not None and self.deadline.remaining() < seconds:
             limit, seconds = SYNC_DEADLINE, self.deadline.remaining()
         configured = self.request_seconds if limit == REQUEST_DEADLINE else self.deadline.seconds
-        ends = time.monotonic() + seconds
+        if seconds <= 0:
+            raise DeadlineExceeded(limit, configured)
+        self.expired.clear()
+        watchdog = threading.Timer(seconds, self._expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            return self._follow(url, headers, data, ends)
-        except httpx.TimeoutException:
-            # Each phase's timeout is capped at the time left, so one that fires at the end is
-            # the deadline's, not the server's.
-            if time.monotonic() >= ends - 0.005:
+            body = self._follow(url, headers, data)
+        except Exception:
+            if self.expired.is_set():
                 raise DeadlineExceeded(limit, configured) from None
             raise
-        except DeadlineExceeded:
-            raise DeadlineExceeded(limit, configured) from None
+        finally:
+            watchdog.cancel()
+        if self.expired.is_set():  # a body without a length, cut short by the watchdog
+            raise DeadlineExceeded(limit, configured)
+        return body
 
-    def _follow(self, url: str, headers, data: bytes | None, ends: float) -> bytes:
+    def _follow(self, url: str, headers, data: bytes | None) -> bytes:
         """One request, following same-origin redirects."""
         origin = urlsplit(url)[:2]
         for _ in range(MAX_REDIRECTS + 1):
-            left = ends - time.monotonic()
-            if left <= 0:
-                raise DeadlineExceeded("", 0)
             request = self.http.build_request(
                 "POST" if data is not None else "GET",
                 url,
                 headers=headers,
                 content=data,
-                timeout=min(self.timeout, left),
+                extensions={"trace": self._trace},
             )
             response = self.http.send(request, stream=True)
             try:
                 if not response.is_redirect:
-                    return read_body(response, ends)
+                    return read_body(response)
                 location = response.headers.get("Location", "")
                 following = str(response.url.join(location))
                 # Credentials travel with the request, so they must not follow it elsewhere
@@ -165,9 +191,8 @@ class Client:
         raise HttpStatusError(response.status_code, response.headers, "too many redirects")
 
 
-def read_body(response: httpx.Response, ends: float) -> bytes:
-    """The decoded body, checking the size cap and the deadline after every chunk: a server
-    trickling a byte now and then never lets a read time out."""
+def read_body(response: httpx.Response) -> bytes:
+    """The decoded body, refused as soon as it passes the size cap (also when gzip inflates it)."""
     if response.status_code >= 300:
         raise HttpStatusError(response.status_code, response.headers)
     if int(response.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
@@ -177,8 +202,6 @@ def read_body(response: httpx.Response, ends: float) -> bytes:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise BodyTooLarge
-        if time.monotonic() >= ends:
-            raise DeadlineExceeded("", 0)
     return bytes(body)
 
 

@@ -119,6 +119,35 @@ def test_a_trickling_feed_ends_at_the_sync_deadline_when_that_comes_first(
     assert not module.organizations.exists()
 
 
+def test_a_feed_trickling_its_headers_ends_at_the_request_deadline(db, settings, server):
+    # given: a status line, then a header that never ends, one byte every 50 ms
+    settings.MODULE_SYNC_REQUEST_DEADLINE_SECONDS = 0.3
+    settings.KASEYA_SOURCE_ATTEMPTS = 1
+    stop = threading.Event()
+
+    def respond(handler):
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+        try:
+            while not stop.wait(0.05):
+                handler.wfile.write(b"a")
+                handler.wfile.flush()
+        except OSError:
+            pass
+        handler.close_connection = True
+
+    module = KaseyaModuleFactory(base_url=server(respond).url, icb_enabled=True)
+
+    # when
+    try:
+        run = sync(module)
+    finally:
+        stop.set()
+
+    # then
+    assert run.stopped_by == SyncLimit.REQUEST_DEADLINE
+    assert "request deadline (0.3s, MODULE_SYNC_REQUEST_DEADLINE_SECONDS) on page 1" in run.error
+
+
 def endless_cursors(httpserver):
     """A feed whose every page names a new next_cursor."""
     numbers = itertools.count(1)
