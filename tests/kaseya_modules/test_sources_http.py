@@ -240,3 +240,17 @@ def test_the_datto_key_and_secret_never_reach_the_logs(httpserver, caplog):
 
     assert "retrying" in caplog.text
     assert "KEY-1234" not in caplog.text and "SECRET-5678" not in caplog.text
+
+
+def test_request_urls_and_their_queries_stay_out_of_the_info_log(httpserver, caplog):
+    caplog.set_level(logging.INFO)
+    httpserver.expect_request("/feed/organizations", query_string="").respond_with_json(
+        {**PAGE, "next_cursor": "private-cursor"}
+    )
+    httpserver.expect_request(
+        "/feed/organizations", query_string="cursor=private-cursor"
+    ).respond_with_json({"organizations": [], "next_cursor": None})
+
+    assert len(feed(httpserver).fetch_all()) == 1
+
+    assert [r.message for r in caplog.records if r.name.startswith("httpx")] == []
