@@ -236,5 +236,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"spyne": {"level": "WARNING"}},
+    # httpx logs every request's full URL at INFO: one line per page of a sync, query included.
+    # The module sources log retries and failures themselves, without secrets.
+    "loggers": {"spyne": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }

@@ -56,10 +56,27 @@ def server():
 
 
 @pytest.fixture
-def trickling_feed(server):
-    """Headers at once, then one byte of the promised body every 50 ms: each read is well inside
-    the socket timeout, so only a deadline ends it. Stops when the client goes away."""
+def trickle():
+    """Write one byte every 50 ms to a handler's connection until the client goes away (or the
+    test ends): each read is well inside the socket timeout, so only a deadline ends it."""
     stop = threading.Event()
+
+    def write(handler, byte):
+        try:
+            while not stop.wait(0.05):
+                handler.wfile.write(byte)
+                handler.wfile.flush()
+        except OSError:
+            pass
+        handler.close_connection = True
+
+    yield write
+    stop.set()
+
+
+@pytest.fixture
+def trickling_feed(server, trickle):
+    """Headers at once, then the promised body one byte at a time."""
     requests = []
 
     def respond(handler):
@@ -68,18 +85,11 @@ def trickling_feed(server):
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", "100000")
         handler.end_headers()
-        try:
-            while not stop.wait(0.05):
-                handler.wfile.write(b" ")
-                handler.wfile.flush()
-        except OSError:
-            pass
-        handler.close_connection = True
+        trickle(handler, b" ")
 
     feed = server(respond)
     feed.requests = requests
-    yield feed
-    stop.set()
+    return feed
 
 
 def test_a_trickling_feed_ends_at_the_request_deadline_and_applies_nothing(
@@ -117,6 +127,25 @@ def test_a_trickling_feed_ends_at_the_sync_deadline_when_that_comes_first(
     )
     assert len(trickling_feed.requests) == 1  # not retried: the sync's time is up
     assert not module.organizations.exists()
+
+
+def test_a_feed_trickling_its_headers_ends_at_the_request_deadline(db, settings, server, trickle):
+    # given: a status line, then a header that never ends, one byte every 50 ms
+    settings.MODULE_SYNC_REQUEST_DEADLINE_SECONDS = 0.3
+    settings.KASEYA_SOURCE_ATTEMPTS = 1
+
+    def respond(handler):
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+        trickle(handler, b"a")
+
+    module = KaseyaModuleFactory(base_url=server(respond).url, icb_enabled=True)
+
+    # when
+    run = sync(module)
+
+    # then
+    assert run.stopped_by == SyncLimit.REQUEST_DEADLINE
+    assert "request deadline (0.3s, MODULE_SYNC_REQUEST_DEADLINE_SECONDS) on page 1" in run.error
 
 
 def endless_cursors(httpserver):
