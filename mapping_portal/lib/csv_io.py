@@ -24,13 +24,15 @@ IMPORT_BODY_BYTES = MAX_IMPORT_BYTES + 64 * 1024
 PREVIEW_SECONDS = 60 * 60
 
 
-def spreadsheet_safe(value) -> str:
-    """`value` as a cell text that a spreadsheet shows as text: a leading apostrophe before
-    anything that would start a formula (read_rows takes it off again)."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+def spreadsheet_safe(value):
+    """`value` as a CSV cell a spreadsheet will not run as a formula: text starting with
+    = + - @ (or a tab or carriage return) gets a leading apostrophe (OWASP's advice; read_rows
+    takes it off again). Numbers are left as they are; None is an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _unescape(text: str) -> str:

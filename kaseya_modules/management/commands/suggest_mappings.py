@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from kaseya_modules.models import KaseyaModule, MappingSuggestion, ModuleOrganization
 from kaseya_modules.suggestions import ensure_computed
-from mapping_portal.lib.spreadsheet import safe_cell
+from mapping_portal.lib.csv_io import spreadsheet_safe
 
 FORMATS = ("json", "csv", "table")
 CSV_HEADER = [
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             for item in items:
                 for rank, s in enumerate(item["suggestions"], start=1):
                     writer.writerow(
-                        safe_cell(value)
+                        spreadsheet_safe(value)
                         for value in (
                             item["module"], item["external_id"], item["name"], rank,
                             s["autotask_id"], s["organization"], s["score"], s["confidence"],
