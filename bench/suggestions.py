@@ -13,6 +13,7 @@ Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> DEBUG=true \
 A scratch database of its own; the data is generated again on every run (it is deterministic).
 """
 
+import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -20,7 +21,9 @@ from collections import Counter, defaultdict
 from bench.common import connection, print_table, use_database
 from bench.suggestion_data import generate
 
-DB = "mapping_portal_bench_suggestions"
+# BENCH_DATABASE, when set, names this benchmark's database too: two branches with different
+# migrations never share one.
+DB = os.environ.get("BENCH_DATABASE", "").strip() or "mapping_portal_bench_suggestions"
 ORGANIZATIONS = 10_000
 MODULE_ORGANIZATIONS = 50_000
 MODULES = 5

@@ -33,7 +33,15 @@ from rapidfuzz import fuzz, process
 from organizations.models import Organization, OrganizationType
 
 from .models import Confidence, KaseyaModule, MappingSuggestion, ModuleOrganization
-from .names import describe_set_aside, normalize, parse, set_aside, soft_normalize
+from .names import (
+    all_words,
+    describe_set_aside,
+    normalize,
+    parse,
+    set_aside,
+    soft_normalize,
+    starts_with,
+)
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +315,10 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     # …and one whose words only match once sorted may be another company (Pierce & Wallace is
     # not Wallace & Perez): high needs the names alike in their own word order.
     same_words = same_words and in_order.get(best.position, 0) >= FUZZY_HIGH
+    if best.tier == EXACT and rivals:
+        rivals, written = exact_rivals(subject.name, rivals, index)
+        if not rivals:
+            notes.append(written)
     confidence = first_confidence(best, rivals, runner_up, same_words)
     confidence = lowest(confidence, cap, best.cap)
     result = []
@@ -347,6 +359,22 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
             )
         )
     return result
+
+
+def exact_rivals(name: str, rivals: list[int], index: OrganizationIndex) -> tuple[list, str]:
+    """The rivals that still count against a name written letter for letter as the best
+    organization's: those whose words start with all of this name's (case, accents, punctuation
+    and legal forms aside) — this name may be theirs with words dropped or lost in drift. Others
+    differ by a word the module name has and they lack ("Acme & Co" beside "Acme", "Acme Inc."
+    beside "Acme Group"): drift drops words, it does not write another organization's exact name.
+    With the reason to give when none remains."""
+    own = all_words(name)
+    kept = [i for i in rivals if starts_with(all_words(index.names[i]), own)]
+    return kept, (
+        f"{index.names[rivals[0]]} is close, but is not this name with words dropped"
+        if not kept
+        else ""
+    )
 
 
 def first_confidence(best: Candidate, rivals: list[int], runner_up: int, same_words: bool) -> str:

@@ -123,6 +123,46 @@ def test_an_organization_a_dropped_word_away_makes_a_same_name_match_medium(modu
     assert best.reasons == ["Same name", "Summit Dental Group is close too"]
 
 
+@pytest.mark.parametrize(
+    ("written", "twin"), [("Summit Dental Inc.", "Summit Dental Group"), ("Acme & Co", "Acme")]
+)
+def test_a_name_written_letter_for_letter_is_high_beside_a_twin_without_its_words(
+    module, written, twin
+):
+    same = OrganizationFactory(name=written)
+    OrganizationFactory(name=twin)
+    record = module_org(module, written)
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (same, "high")
+    assert best.reasons == [
+        "Same name",
+        f"{twin} is close, but is not this name with words dropped",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "twin"),
+    [
+        ("Summit Dental", "Summit Dental Group"),
+        ("The Kim Company", "The Kim Company Ltd"),
+        ("Jimenez Manufacturing", "Jiménez Manufacturing"),
+    ],
+)
+def test_a_name_written_letter_for_letter_is_never_high_when_a_twin_starts_with_all_its_words(
+    module, written, twin
+):
+    OrganizationFactory(name=written)
+    OrganizationFactory(name=twin)
+    record = module_org(module, written)
+
+    best = best_of(module, record)
+
+    assert best.confidence == "medium"
+    assert best.reasons[-1] == f"{twin} is close too"
+
+
 @pytest.mark.parametrize("name", ["_NotBillable_", "Test Company", "Internal IT"])
 def test_internal_and_test_records_are_never_high(module, name):
     OrganizationFactory(name=name)
