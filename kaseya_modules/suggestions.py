@@ -315,8 +315,8 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     # …and one whose words only match once sorted may be another company (Pierce & Wallace is
     # not Wallace & Perez): high needs the names alike in their own word order.
     same_words = same_words and in_order.get(best.position, 0) >= FUZZY_HIGH
-    if best.tier == EXACT and rivals:
-        rivals, written = exact_rivals(subject.name, rivals, index)
+    if rivals and best.tier in (EXACT, NORMALIZED):
+        rivals, written = word_for_word_rivals(subject.name, parsed.key, best, rivals, index)
         if not rivals:
             notes.append(written)
     confidence = first_confidence(best, rivals, runner_up, same_words)
@@ -361,20 +361,28 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     return result
 
 
-def exact_rivals(name: str, rivals: list[int], index: OrganizationIndex) -> tuple[list, str]:
-    """The rivals that still count against a name written letter for letter as the best
-    organization's: those whose words start with all of this name's (case, accents, punctuation
-    and legal forms aside) — this name may be theirs with words dropped or lost in drift. Others
-    differ by a word the module name has and they lack ("Acme & Co" beside "Acme", "Acme Inc."
-    beside "Acme Group"): drift drops words, it does not write another organization's exact name.
-    With the reason to give when none remains."""
+def word_for_word_rivals(
+    name: str, key: str, best: Candidate, rivals: list[int], index: OrganizationIndex
+) -> tuple[list[int], str]:
+    """The rivals that still count against a best organization with the module name's very
+    words (only case, accents, punctuation or a leading "The" may differ): those whose words
+    start with all of this name's — this name may be theirs with words dropped — and, unless
+    the name is written letter for letter, those with the same normalized name (a legal form
+    added or dropped). The others differ by a word the module name has and they lack ("Acme
+    Inc." beside "Acme Group", "Acme & Co" written as such beside "Acme"): no single drift
+    writes another organization's words. With the reason to give when none remains."""
     own = all_words(name)
-    kept = [i for i in rivals if starts_with(all_words(index.names[i]), own)]
-    return kept, (
-        f"{index.names[rivals[0]]} is close, but is not this name with words dropped"
-        if not kept
-        else ""
-    )
+    if own != all_words(index.names[best.position]):
+        return rivals, ""
+    exact = best.tier == EXACT
+    kept = [
+        i
+        for i in rivals
+        if starts_with(all_words(index.names[i]), own) or (not exact and index.keys[i] == key)
+    ]
+    if kept:
+        return kept, ""
+    return kept, f"{index.names[rivals[0]]} is close, but is not this name with words dropped"
 
 
 def first_confidence(best: Candidate, rivals: list[int], runner_up: int, same_words: bool) -> str:

@@ -163,6 +163,35 @@ def test_a_name_written_letter_for_letter_is_never_high_when_a_twin_starts_with_
     assert best.reasons[-1] == f"{twin} is close too"
 
 
+def test_a_name_differing_only_in_case_and_punctuation_is_high_beside_a_twin_without_its_words(
+    module,
+):
+    same = OrganizationFactory(name="Summit Dental, Inc.")
+    OrganizationFactory(name="Summit Dental Group")
+    record = module_org(module, "SUMMIT DENTAL INC")
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (same, "high")
+    assert (
+        best.reasons[-1] == "Summit Dental Group is close, but is not this name with words dropped"
+    )
+
+
+def test_a_drifted_name_is_never_high_beside_the_same_name_without_its_legal_form(module):
+    # given "Summit Dental" may have had "LLC" added by the module
+    OrganizationFactory(name="Summit Dental, LLC")
+    OrganizationFactory(name="Summit Dental")
+    record = module_org(module, "Summit Dental L.L.C.")
+
+    # when
+    best = best_of(module, record)
+
+    # then
+    assert best.confidence == "medium"
+    assert best.reasons[-1] == "Summit Dental is close too"
+
+
 @pytest.mark.parametrize("name", ["_NotBillable_", "Test Company", "Internal IT"])
 def test_internal_and_test_records_are_never_high(module, name):
     OrganizationFactory(name=name)
