@@ -51,6 +51,9 @@ PSA, EXACT, NORMALIZED, SITE, PARENT, FUZZY = 50, 40, 30, 20, 15, 10
 FUZZY_CUTOFF = 60  # below this similarity a name is not worth suggesting
 FUZZY_HIGH = 90  # a fuzzy match is high only from here…
 FUZZY_MARGIN = 10  # …and this many points ahead of the runner-up
+# A name this alike is a letter or two off (a typo): the runner-up, further off by at least
+# this much more, is a different name, so the narrower margin is enough for high.
+FUZZY_TYPO, FUZZY_TYPO_MARGIN = 94, 5
 FUZZY_MEDIUM = 80
 CLOSE_RATIO = 90  # a runner-up this alike makes a fuzzy match ambiguous
 BLOCK_SHARE = (
@@ -293,7 +296,13 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     site_only = best.tier == SITE or (best.tier == FUZZY and best.position in via_site)
     family = set() if site_only else index.family.get(best.position, set())
     others = [c for c in ranked[1:] if c.position not in family]
-    runner_up = max((c.similarity for c in others), default=0)
+    second = max(others, key=lambda c: c.similarity, default=None)
+    runner_up = second.similarity if second else 0
+    # A typo's narrower margin holds only when the runner-up is not itself a letter or two
+    # from the best (Acme and Acne: "Acmr" may be a typo of either).
+    apart = second is None or (
+        fuzz.ratio(index.keys[best.position], index.keys[second.position]) < CLOSE_RATIO
+    )
     # Organizations whose name goes on after the module organization's (Summit Dental Group for
     # "Summit Dental"): what the module may mean if it dropped a word.
     if best.tier >= NORMALIZED:
@@ -319,7 +328,7 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
         rivals, written = word_for_word_rivals(subject.name, parsed.key, best, rivals, index)
         if not rivals:
             notes.append(written)
-    confidence = first_confidence(best, rivals, runner_up, same_words)
+    confidence = first_confidence(best, rivals, runner_up, same_words and apart, same_words)
     confidence = lowest(confidence, cap, best.cap)
     result = []
     for rank, candidate in enumerate(ranked[:MAX_SUGGESTIONS]):
@@ -385,16 +394,19 @@ def word_for_word_rivals(
     return kept, f"{index.names[rivals[0]]} is close, but is not this name with words dropped"
 
 
-def first_confidence(best: Candidate, rivals: list[int], runner_up: int, same_words: bool) -> str:
+def first_confidence(
+    best: Candidate, rivals: list[int], runner_up: int, typo_apart: bool, same_words: bool
+) -> str:
     """The confidence the evidence alone gives the best candidate (before caps)."""
     if best.tier == PSA:
         return Confidence.HIGH
     rival = bool(rivals)
     if best.tier >= SITE or best.tier == PARENT:
         return Confidence.MEDIUM if rival else Confidence.HIGH
+    margin = FUZZY_TYPO_MARGIN if best.similarity >= FUZZY_TYPO and typo_apart else FUZZY_MARGIN
     if (
         best.similarity >= FUZZY_HIGH
-        and best.similarity - runner_up >= FUZZY_MARGIN
+        and best.similarity - runner_up >= margin
         and same_words
         and not rival
     ):

@@ -92,6 +92,29 @@ def test_fuzzy_match_close_to_the_runner_up_is_never_high(module):
     assert best_of(module, record).confidence != "high"
 
 
+def test_a_typo_is_high_with_a_different_runner_up_five_points_behind(module):
+    # given a name 94% alike (two letters swapped) and a runner-up 85% alike, itself no typo
+    # away from the best
+    burns = OrganizationFactory(name="Burns Pediatrics")
+    OrganizationFactory(name="Bryant Pediatrics")
+    record = module_org(module, "Bruns Pediatrics")
+
+    # when
+    best = best_of(module, record)
+
+    # then
+    assert (best.organization, best.confidence) == (burns, "high")
+    assert best.reasons == ["Names 94% alike; next best 85%"]
+
+
+def test_a_typo_is_never_high_with_the_runner_up_less_than_five_points_behind(module):
+    OrganizationFactory(name="Liberty Law Offices")
+    OrganizationFactory(name="Liberty Lawn Offices")
+    record = module_org(module, "Lieerty Law Offices")
+
+    assert best_of(module, record).confidence != "high"
+
+
 def test_fuzzy_match_with_a_word_more_is_never_high(module):
     OrganizationFactory(name="Morgan & Lee Real Estate")
     record = module_org(module, "Morgan Real Estate")
