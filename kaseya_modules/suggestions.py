@@ -55,6 +55,7 @@ FUZZY_MARGIN = 10  # …and this many points ahead of the runner-up
 # this much more, is a different name, so the narrower margin is enough for high.
 FUZZY_TYPO, FUZZY_TYPO_MARGIN = 94, 5
 FUZZY_MEDIUM = 80
+DROPPED_MIN_WORDS = 3  # a name this long that starts exactly one organization's name is it
 CLOSE_RATIO = 90  # a runner-up this alike makes a fuzzy match ambiguous
 BLOCK_SHARE = (
     0.01  # a word shared by more than this share of organizations is too common to block on
@@ -124,12 +125,15 @@ class OrganizationIndex:
                 self.family[parent].add(i)
         labels = dict(OrganizationType.choices)
         self.closed_by_psa, self.closed_by_key = {}, {}
+        self.closed_extended: set[str] = set()  # leading words of their names, as `extended`
         for autotask_id, name, org_type in Organization.objects.exclude(
             pk__in=Organization.objects.billable()
         ).values_list("autotask_id", "name", "org_type"):
             described = (name, labels.get(org_type, org_type))
             self.closed_by_psa[autotask_id] = described
             self.closed_by_key.setdefault(normalize(name), described)
+            tokens = soft_normalize(name).split()
+            self.closed_extended.update(" ".join(tokens[:end]) for end in range(1, len(tokens)))
 
     def __len__(self):
         return len(self.pks)
@@ -329,6 +333,11 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
         if not rivals:
             notes.append(written)
     confidence = first_confidence(best, rivals, runner_up, same_words and apart, same_words)
+    if best.tier == FUZZY and not rivals and dropped_words(parsed.soft_key, best, index):
+        # The module name is the start of this organization's name and of no other's, Dead
+        # and Cancelation ones included: the module dropped its last words.
+        confidence = Confidence.HIGH
+        notes.insert(0, f"Its name is how {index.names[best.position]}'s starts, and no other's")
     confidence = lowest(confidence, cap, best.cap)
     result = []
     for rank, candidate in enumerate(ranked[:MAX_SUGGESTIONS]):
@@ -392,6 +401,17 @@ def word_for_word_rivals(
     if kept:
         return kept, ""
     return kept, f"{index.names[rivals[0]]} is close, but is not this name with words dropped"
+
+
+def dropped_words(soft_key: str, best: Candidate, index: OrganizationIndex) -> bool:
+    """Whether the best organization is the only one, open or closed, whose name goes on after
+    this name of at least DROPPED_MIN_WORDS words (two words, "Crown Insurance", may as well
+    start a client missing from the PSA)."""
+    return (
+        len(soft_key.split()) >= DROPPED_MIN_WORDS
+        and set(index.extended.get(soft_key, ())) == {best.position}
+        and soft_key not in index.closed_extended
+    )
 
 
 def first_confidence(

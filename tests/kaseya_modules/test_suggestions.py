@@ -115,6 +115,40 @@ def test_a_typo_is_never_high_with_the_runner_up_less_than_five_points_behind(mo
     assert best_of(module, record).confidence != "high"
 
 
+def test_a_name_starting_exactly_one_organizations_name_is_high(module):
+    anderson = OrganizationFactory(name="Anderson & Fox Tax Services Inc")
+    OrganizationFactory(name="Anderson Roofing")
+    record = module_org(module, "Anderson & Fox Tax")
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (anderson, "high")
+    assert best.reasons[-1] == (
+        "Its name is how Anderson & Fox Tax Services Inc's starts, and no other's"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "others"),
+    [
+        ("Crown Insurance", []),  # two words may start a client missing from the PSA
+        ("Anderson & Fox Tax", [("Anderson & Fox Tax Advisors", "customer")]),
+        ("Anderson & Fox Tax", [("Anderson & Fox Tax Group", "dead")]),
+    ],
+)
+def test_a_name_starting_an_organizations_name_is_never_high_when_short_or_not_the_only_one(
+    module, name, others
+):
+    OrganizationFactory(name=f"{name} Services Inc")
+    for other, org_type in others:
+        OrganizationFactory(name=other, org_type=org_type)
+    record = module_org(module, name)
+
+    found = suggestions_of(module, record)
+
+    assert all(s.confidence != "high" for s in found)
+
+
 def test_fuzzy_match_with_a_word_more_is_never_high(module):
     OrganizationFactory(name="Morgan & Lee Real Estate")
     record = module_org(module, "Morgan Real Estate")
