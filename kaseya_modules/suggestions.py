@@ -321,6 +321,8 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     ]
     if best.tier < SITE:
         rivals += sorted(close - family - {best.position})
+    if site_only:
+        rivals += same_site(parsed.site, best.position, index)
     # A fuzzy match with a word more or less is another name, not a typo (Morgan Real Estate is
     # not Morgan & Lee Real Estate).
     query = parsed.site_key if site_only else parsed.key
@@ -401,6 +403,18 @@ def word_for_word_rivals(
     if kept:
         return kept, ""
     return kept, f"{index.names[rivals[0]]} is close, but is not this name with words dropped"
+
+
+def same_site(site: str, best: int, index: OrganizationIndex) -> list[int]:
+    """The PSA sites of the best organization named for the module name's site ("Cedar
+    Insurance - North Office" for "Cedar Insurance - North"): what the module may mean."""
+    own = all_words(site)
+    found = []
+    for i in sorted(index.family.get(best, ())):
+        theirs = all_words(parse(index.names[i]).site)
+        if own and theirs and (starts_with(theirs, own) or starts_with(own, theirs)):
+            found.append(i)
+    return found
 
 
 def dropped_words(soft_key: str, best: Candidate, index: OrganizationIndex) -> bool:

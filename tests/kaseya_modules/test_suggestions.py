@@ -149,6 +149,29 @@ def test_a_name_starting_an_organizations_name_is_never_high_when_short_or_not_t
     assert all(s.confidence != "high" for s in found)
 
 
+def test_a_site_is_never_high_for_an_organization_whose_psa_site_has_its_name(module):
+    # given the PSA has Cedar Insurance and its site "- North Office"
+    cedar = OrganizationFactory(name="Cedar Insurance")
+    OrganizationFactory(name="Cedar Insurance - North Office", parent=cedar)
+    record = module_org(module, "Cear Insurance - North")
+
+    # when
+    found = suggestions_of(module, record)
+
+    # then
+    assert all(s.confidence != "high" for s in found)
+
+
+def test_a_site_is_high_for_an_organization_whose_psa_sites_are_other_sites(module):
+    cedar = OrganizationFactory(name="Cedar Insurance")
+    OrganizationFactory(name="Cedar Insurance - South Office", parent=cedar)
+    record = module_org(module, "Cear Insurance - North")
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (cedar, "high")
+
+
 def test_fuzzy_match_with_a_word_more_is_never_high(module):
     OrganizationFactory(name="Morgan & Lee Real Estate")
     record = module_org(module, "Morgan Real Estate")
