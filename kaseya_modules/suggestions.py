@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from organizations.models import Organization, OrganizationType
 
@@ -54,6 +55,7 @@ FUZZY_MARGIN = 10  # …and this many points ahead of the runner-up
 # A name this alike is a letter or two off (a typo): the runner-up, further off by at least
 # this much more, is a different name, so the narrower margin is enough for high.
 FUZZY_TYPO, FUZZY_TYPO_MARGIN = 94, 5
+TYPO_EDITS = 2  # letters added, dropped, changed or swapped: two names this near are a typo apart
 FUZZY_MEDIUM = 80
 DROPPED_MIN_WORDS = 3  # a name this long that starts exactly one organization's name is it
 CLOSE_RATIO = 90  # a runner-up this alike makes a fuzzy match ambiguous
@@ -305,7 +307,7 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     # A typo's narrower margin holds only when the runner-up is not itself a letter or two
     # from the best (Acme and Acne: "Acmr" may be a typo of either).
     apart = second is None or (
-        fuzz.ratio(index.keys[best.position], index.keys[second.position]) < CLOSE_RATIO
+        OSA.distance(index.keys[best.position], index.keys[second.position]) > TYPO_EDITS
     )
     # Organizations whose name goes on after the module organization's (Summit Dental Group for
     # "Summit Dental"): what the module may mean if it dropped a word.
