@@ -107,6 +107,20 @@ def test_a_typo_is_high_with_a_different_runner_up_five_points_behind(module):
     assert best.reasons == ["Names 94% alike; next best 85%"]
 
 
+def test_a_typo_is_high_beside_a_long_runner_up_more_than_two_letters_from_the_best(module):
+    # given a runner-up 92% like the best, yet three letters from it: not a typo of it
+    partners = OrganizationFactory(name="Crescent Beacon Trucking Partners")
+    OrganizationFactory(name="Crescent Beacon Trucking Packers")
+    record = module_org(module, "Cerscent Beacon Trucking Partners")
+
+    # when
+    best = best_of(module, record)
+
+    # then
+    assert (best.organization, best.confidence) == (partners, "high")
+    assert best.reasons == ["Names 97% alike; next best 89%"]
+
+
 def test_a_typo_is_never_high_with_the_runner_up_less_than_five_points_behind(module):
     OrganizationFactory(name="Liberty Law Offices")
     OrganizationFactory(name="Liberty Lawn Offices")
