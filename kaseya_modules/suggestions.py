@@ -10,7 +10,11 @@ runner-up.
 Confidence:
 - high: safe to accept in bulk after a look — the PSA id matches, or exactly one organization has
   the (normalized) name and no other name is close, or a site follows its parent's mapping, or a
-  name is at least 90% alike with a clear margin; never for an internal/test-looking record.
+  name is at least 90% alike with a clear margin (a typo, 94%, with a narrower one). A close
+  organization does not count against a name with the best one's very words when it is not
+  this name plus words ("Acme Inc." beside "Acme Group"). A name of three words or more that
+  starts exactly one organization's name is that organization. Never for an internal/test-looking
+  record, nor a module site whose organization has a PSA site named like it.
 - medium: probably right, but check it — two organizations are close, the name only nearly
   matches, or the evidence is borrowed from a parent's medium suggestion.
 - low: a lead, no more.
