@@ -136,6 +136,18 @@ def soft_normalize(name: str) -> str:
     return _key(words(name), None, SOFT_KEEP)
 
 
+def all_words(name: str) -> tuple[str, ...]:
+    """The name's words with case, accents and punctuation set aside, abbreviations spelled out
+    and "&" read as "and", but every word kept (legal forms too) and a leading "The" dropped:
+    for "is that name this one with words added?"."""
+    tokens = tuple(t for w in words(name) for t in w.tokens)
+    return tokens[1:] if tokens[:1] == ("the",) and len(tokens) > 1 else tokens
+
+
+def starts_with(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    return longer[: len(shorter)] == shorter
+
+
 def _strip_site_words(items: list[Word]) -> tuple[list[Word], list[Word]]:
     flat = [t for w in items for t in w.tokens]
     for phrase in SITE_WORDS:

@@ -10,7 +10,11 @@ runner-up.
 Confidence:
 - high: safe to accept in bulk after a look — the PSA id matches, or exactly one organization has
   the (normalized) name and no other name is close, or a site follows its parent's mapping, or a
-  name is at least 90% alike with a clear margin; never for an internal/test-looking record.
+  name is at least 90% alike with a clear margin (a typo, 94%, with a narrower one). A close
+  organization does not count against a name with the best one's very words when it is not
+  this name plus words ("Acme Inc." beside "Acme Group"). A name of three words or more that
+  starts exactly one organization's name is that organization. Never for an internal/test-looking
+  record, nor a module site whose organization has a PSA site named like it.
 - medium: probably right, but check it — two organizations are close, the name only nearly
   matches, or the evidence is borrowed from a parent's medium suggestion.
 - low: a lead, no more.
@@ -29,11 +33,20 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from organizations.models import Organization, OrganizationType
 
 from .models import Confidence, KaseyaModule, MappingSuggestion, ModuleOrganization
-from .names import describe_set_aside, normalize, parse, set_aside, soft_normalize
+from .names import (
+    all_words,
+    describe_set_aside,
+    normalize,
+    parse,
+    set_aside,
+    soft_normalize,
+    starts_with,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +56,12 @@ PSA, EXACT, NORMALIZED, SITE, PARENT, FUZZY = 50, 40, 30, 20, 15, 10
 FUZZY_CUTOFF = 60  # below this similarity a name is not worth suggesting
 FUZZY_HIGH = 90  # a fuzzy match is high only from here…
 FUZZY_MARGIN = 10  # …and this many points ahead of the runner-up
+# A name this alike is a letter or two off (a typo): the runner-up, further off by at least
+# this much more, is a different name, so the narrower margin is enough for high.
+FUZZY_TYPO, FUZZY_TYPO_MARGIN = 94, 5
+TYPO_EDITS = 2  # letters added, dropped, changed or swapped: two names this near are a typo apart
 FUZZY_MEDIUM = 80
+DROPPED_MIN_WORDS = 3  # a name this long that starts exactly one organization's name is it
 CLOSE_RATIO = 90  # a runner-up this alike makes a fuzzy match ambiguous
 BLOCK_SHARE = (
     0.01  # a word shared by more than this share of organizations is too common to block on
@@ -113,12 +131,15 @@ class OrganizationIndex:
                 self.family[parent].add(i)
         labels = dict(OrganizationType.choices)
         self.closed_by_psa, self.closed_by_key = {}, {}
+        self.closed_extended: set[str] = set()  # leading words of their names, as `extended`
         for autotask_id, name, org_type in Organization.objects.exclude(
             pk__in=Organization.objects.billable()
         ).values_list("autotask_id", "name", "org_type"):
             described = (name, labels.get(org_type, org_type))
             self.closed_by_psa[autotask_id] = described
             self.closed_by_key.setdefault(normalize(name), described)
+            tokens = soft_normalize(name).split()
+            self.closed_extended.update(" ".join(tokens[:end]) for end in range(1, len(tokens)))
 
     def __len__(self):
         return len(self.pks)
@@ -285,7 +306,13 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     site_only = best.tier == SITE or (best.tier == FUZZY and best.position in via_site)
     family = set() if site_only else index.family.get(best.position, set())
     others = [c for c in ranked[1:] if c.position not in family]
-    runner_up = max((c.similarity for c in others), default=0)
+    second = max(others, key=lambda c: c.similarity, default=None)
+    runner_up = second.similarity if second else 0
+    # A typo's narrower margin holds only when the runner-up is not itself a letter or two
+    # from the best (Acme and Acne: "Acmr" may be a typo of either).
+    apart = second is None or (
+        OSA.distance(index.keys[best.position], index.keys[second.position]) > TYPO_EDITS
+    )
     # Organizations whose name goes on after the module organization's (Summit Dental Group for
     # "Summit Dental"): what the module may mean if it dropped a word.
     if best.tier >= NORMALIZED:
@@ -300,6 +327,8 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     ]
     if best.tier < SITE:
         rivals += sorted(close - family - {best.position})
+    if site_only:
+        rivals += same_site(parsed.site, best.position, index)
     # A fuzzy match with a word more or less is another name, not a typo (Morgan Real Estate is
     # not Morgan & Lee Real Estate).
     query = parsed.site_key if site_only else parsed.key
@@ -307,7 +336,16 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     # …and one whose words only match once sorted may be another company (Pierce & Wallace is
     # not Wallace & Perez): high needs the names alike in their own word order.
     same_words = same_words and in_order.get(best.position, 0) >= FUZZY_HIGH
-    confidence = first_confidence(best, rivals, runner_up, same_words)
+    if rivals and best.tier in (EXACT, NORMALIZED):
+        rivals, written = word_for_word_rivals(subject.name, parsed.key, best, rivals, index)
+        if not rivals:
+            notes.append(written)
+    confidence = first_confidence(best, rivals, runner_up, same_words and apart, same_words)
+    if best.tier == FUZZY and not rivals and dropped_words(parsed.soft_key, best, index):
+        # The module name is the start of this organization's name and of no other's, Dead
+        # and Cancelation ones included: the module dropped its last words.
+        confidence = Confidence.HIGH
+        notes.insert(0, f"Its name is how {index.names[best.position]}'s starts, and no other's")
     confidence = lowest(confidence, cap, best.cap)
     result = []
     for rank, candidate in enumerate(ranked[:MAX_SUGGESTIONS]):
@@ -349,16 +387,66 @@ def suggest(subject: Subject, index: OrganizationIndex) -> list[Suggestion]:
     return result
 
 
-def first_confidence(best: Candidate, rivals: list[int], runner_up: int, same_words: bool) -> str:
+def word_for_word_rivals(
+    name: str, key: str, best: Candidate, rivals: list[int], index: OrganizationIndex
+) -> tuple[list[int], str]:
+    """The rivals that still count against a best organization with the module name's very
+    words (only case, accents, punctuation or a leading "The" may differ): those whose words
+    start with all of this name's — this name may be theirs with words dropped — and, unless
+    the name is written letter for letter, those with the same normalized name (a legal form
+    added or dropped). The others differ by a word the module name has and they lack ("Acme
+    Inc." beside "Acme Group", "Acme & Co" written as such beside "Acme"): no single drift
+    writes another organization's words. With the reason to give when none remains."""
+    own = all_words(name)
+    if own != all_words(index.names[best.position]):
+        return rivals, ""
+    exact = best.tier == EXACT
+    kept = [
+        i
+        for i in rivals
+        if starts_with(all_words(index.names[i]), own) or (not exact and index.keys[i] == key)
+    ]
+    if kept:
+        return kept, ""
+    return kept, f"{index.names[rivals[0]]} is close, but is not this name with words dropped"
+
+
+def same_site(site: str, best: int, index: OrganizationIndex) -> list[int]:
+    """The PSA sites of the best organization named for the module name's site ("Cedar
+    Insurance - North Office" for "Cedar Insurance - North"): what the module may mean."""
+    own = all_words(site)
+    found = []
+    for i in sorted(index.family.get(best, ())):
+        theirs = all_words(parse(index.names[i]).site)
+        if own and theirs and (starts_with(theirs, own) or starts_with(own, theirs)):
+            found.append(i)
+    return found
+
+
+def dropped_words(soft_key: str, best: Candidate, index: OrganizationIndex) -> bool:
+    """Whether the best organization is the only one, open or closed, whose name goes on after
+    this name of at least DROPPED_MIN_WORDS words (two words, "Crown Insurance", may as well
+    start a client missing from the PSA)."""
+    return (
+        len(soft_key.split()) >= DROPPED_MIN_WORDS
+        and set(index.extended.get(soft_key, ())) == {best.position}
+        and soft_key not in index.closed_extended
+    )
+
+
+def first_confidence(
+    best: Candidate, rivals: list[int], runner_up: int, typo_apart: bool, same_words: bool
+) -> str:
     """The confidence the evidence alone gives the best candidate (before caps)."""
     if best.tier == PSA:
         return Confidence.HIGH
     rival = bool(rivals)
     if best.tier >= SITE or best.tier == PARENT:
         return Confidence.MEDIUM if rival else Confidence.HIGH
+    margin = FUZZY_TYPO_MARGIN if best.similarity >= FUZZY_TYPO and typo_apart else FUZZY_MARGIN
     if (
         best.similarity >= FUZZY_HIGH
-        and best.similarity - runner_up >= FUZZY_MARGIN
+        and best.similarity - runner_up >= margin
         and same_words
         and not rival
     ):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kaseya_modules.names import describe_set_aside, normalize, parse, set_aside
+from kaseya_modules.names import all_words, describe_set_aside, normalize, parse, set_aside
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,7 @@ def test_ordinary_names_are_not_internal(name):
 )
 def test_reasons_name_what_differed(module_name, organization_name, site, reason):
     assert describe_set_aside(set_aside(module_name, organization_name, site=site)) == reason
+
+
+def test_all_words_keep_legal_forms_and_set_aside_case_punctuation_and_a_leading_the():
+    assert all_words("The ACME & Co., Inc.") == ("acme", "and", "company", "inc")

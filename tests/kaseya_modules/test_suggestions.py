@@ -92,6 +92,100 @@ def test_fuzzy_match_close_to_the_runner_up_is_never_high(module):
     assert best_of(module, record).confidence != "high"
 
 
+def test_a_typo_is_high_with_a_different_runner_up_five_points_behind(module):
+    # given a name 94% alike (two letters swapped) and a runner-up 85% alike, itself no typo
+    # away from the best
+    burns = OrganizationFactory(name="Burns Pediatrics")
+    OrganizationFactory(name="Bryant Pediatrics")
+    record = module_org(module, "Bruns Pediatrics")
+
+    # when
+    best = best_of(module, record)
+
+    # then
+    assert (best.organization, best.confidence) == (burns, "high")
+    assert best.reasons == ["Names 94% alike; next best 85%"]
+
+
+def test_a_typo_is_high_beside_a_long_runner_up_more_than_two_letters_from_the_best(module):
+    # given a runner-up 92% like the best, yet three letters from it: not a typo of it
+    partners = OrganizationFactory(name="Crescent Beacon Trucking Partners")
+    OrganizationFactory(name="Crescent Beacon Trucking Packers")
+    record = module_org(module, "Cerscent Beacon Trucking Partners")
+
+    # when
+    best = best_of(module, record)
+
+    # then
+    assert (best.organization, best.confidence) == (partners, "high")
+    assert best.reasons == ["Names 97% alike; next best 89%"]
+
+
+def test_a_typo_is_never_high_with_the_runner_up_less_than_five_points_behind(module):
+    OrganizationFactory(name="Liberty Law Offices")
+    OrganizationFactory(name="Liberty Lawn Offices")
+    record = module_org(module, "Lieerty Law Offices")
+
+    assert best_of(module, record).confidence != "high"
+
+
+def test_a_name_starting_exactly_one_organizations_name_is_high(module):
+    anderson = OrganizationFactory(name="Anderson & Fox Tax Services Inc")
+    OrganizationFactory(name="Anderson Roofing")
+    record = module_org(module, "Anderson & Fox Tax")
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (anderson, "high")
+    assert best.reasons[-1] == (
+        "Its name is how Anderson & Fox Tax Services Inc's starts, and no other's"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "others"),
+    [
+        ("Crown Insurance", []),  # two words may start a client missing from the PSA
+        ("Anderson & Fox Tax", [("Anderson & Fox Tax Advisors", "customer")]),
+        ("Anderson & Fox Tax", [("Anderson & Fox Tax Group", "dead")]),
+    ],
+)
+def test_a_name_starting_an_organizations_name_is_never_high_when_short_or_not_the_only_one(
+    module, name, others
+):
+    OrganizationFactory(name=f"{name} Services Inc")
+    for other, org_type in others:
+        OrganizationFactory(name=other, org_type=org_type)
+    record = module_org(module, name)
+
+    found = suggestions_of(module, record)
+
+    assert all(s.confidence != "high" for s in found)
+
+
+def test_a_site_is_never_high_for_an_organization_whose_psa_site_has_its_name(module):
+    # given the PSA has Cedar Insurance and its site "- North Office"
+    cedar = OrganizationFactory(name="Cedar Insurance")
+    OrganizationFactory(name="Cedar Insurance - North Office", parent=cedar)
+    record = module_org(module, "Cear Insurance - North")
+
+    # when
+    found = suggestions_of(module, record)
+
+    # then
+    assert all(s.confidence != "high" for s in found)
+
+
+def test_a_site_is_high_for_an_organization_whose_psa_sites_are_other_sites(module):
+    cedar = OrganizationFactory(name="Cedar Insurance")
+    OrganizationFactory(name="Cedar Insurance - South Office", parent=cedar)
+    record = module_org(module, "Cear Insurance - North")
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (cedar, "high")
+
+
 def test_fuzzy_match_with_a_word_more_is_never_high(module):
     OrganizationFactory(name="Morgan & Lee Real Estate")
     record = module_org(module, "Morgan Real Estate")
@@ -121,6 +215,75 @@ def test_an_organization_a_dropped_word_away_makes_a_same_name_match_medium(modu
 
     assert (best.organization, best.confidence) == (summit, "medium")
     assert best.reasons == ["Same name", "Summit Dental Group is close too"]
+
+
+@pytest.mark.parametrize(
+    ("written", "twin"), [("Summit Dental Inc.", "Summit Dental Group"), ("Acme & Co", "Acme")]
+)
+def test_a_name_written_letter_for_letter_is_high_beside_a_twin_without_its_words(
+    module, written, twin
+):
+    same = OrganizationFactory(name=written)
+    OrganizationFactory(name=twin)
+    record = module_org(module, written)
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (same, "high")
+    assert best.reasons == [
+        "Same name",
+        f"{twin} is close, but is not this name with words dropped",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "twin"),
+    [
+        ("Summit Dental", "Summit Dental Group"),
+        ("The Kim Company", "The Kim Company Ltd"),
+        ("Jimenez Manufacturing", "Jiménez Manufacturing"),
+    ],
+)
+def test_a_name_written_letter_for_letter_is_never_high_when_a_twin_starts_with_all_its_words(
+    module, written, twin
+):
+    OrganizationFactory(name=written)
+    OrganizationFactory(name=twin)
+    record = module_org(module, written)
+
+    best = best_of(module, record)
+
+    assert best.confidence == "medium"
+    assert best.reasons[-1] == f"{twin} is close too"
+
+
+def test_a_name_differing_only_in_case_and_punctuation_is_high_beside_a_twin_without_its_words(
+    module,
+):
+    same = OrganizationFactory(name="Summit Dental, Inc.")
+    OrganizationFactory(name="Summit Dental Group")
+    record = module_org(module, "SUMMIT DENTAL INC")
+
+    best = best_of(module, record)
+
+    assert (best.organization, best.confidence) == (same, "high")
+    assert (
+        best.reasons[-1] == "Summit Dental Group is close, but is not this name with words dropped"
+    )
+
+
+def test_a_drifted_name_is_never_high_beside_the_same_name_without_its_legal_form(module):
+    # given "Summit Dental" may have had "LLC" added by the module
+    OrganizationFactory(name="Summit Dental, LLC")
+    OrganizationFactory(name="Summit Dental")
+    record = module_org(module, "Summit Dental L.L.C.")
+
+    # when
+    best = best_of(module, record)
+
+    # then
+    assert best.confidence == "medium"
+    assert best.reasons[-1] == "Summit Dental is close too"
 
 
 @pytest.mark.parametrize("name", ["_NotBillable_", "Test Company", "Internal IT"])
