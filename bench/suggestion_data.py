@@ -204,7 +204,12 @@ def generate(organizations: int, module_organizations: int, modules: int, seed: 
     def core(name):
         # Two PSA companies rarely share a name once its legal form is set aside (decoys do so
         # on purpose); nor is a client absent from the PSA named like one that is there.
-        bare = " ".join(re.sub(r"[^\w\s]", " ", without_legal(name).casefold()).split())
+        # Every legal form is set aside, not just the last: "The Kim Company Ltd" and "The Kim
+        # Company" are one company ("Company" is itself a legal form).
+        stripped, bare_name = name, without_legal(name)
+        while bare_name != stripped:
+            stripped, bare_name = bare_name, without_legal(bare_name)
+        bare = " ".join(re.sub(r"[^\w\s]", " ", bare_name.casefold()).split())
         return bare.removeprefix("the ")
 
     while len(orgs) < organizations:

@@ -1,5 +1,6 @@
 """`make demo` serves on PORT, checks the port first and points SITE_URL (the .qwc files) at it."""
 
+import os
 import re
 import socket
 import subprocess
@@ -10,8 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def dry_run(*args):
+    # Run as a fresh `make`, not as a sub-make of the `make test` that may be running this suite:
+    # MAKEFLAGS would carry that call's own variables (PYTEST_ARGS="-q -ra" under CI) into it.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     result = subprocess.run(
-        ["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True, env=env
     )
     return result.stdout.splitlines()
 
