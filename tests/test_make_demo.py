@@ -12,8 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def dry_run(*args):
     # Run as a fresh `make`, not as a sub-make of the `make test` that may be running this suite:
-    # MAKEFLAGS would carry that call's own variables (PYTEST_ARGS="-q -ra" under CI) into it.
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    # that call's own variables (PYTEST_ARGS="-q -ra" under CI) reach it through MAKEFLAGS and
+    # the environment.
+    inherited = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS", "PORT")
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     result = subprocess.run(
         ["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True, env=env
     )
