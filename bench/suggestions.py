@@ -152,7 +152,7 @@ def main() -> None:
     use_database(DB)
     from rapidfuzz import fuzz, process, utils
 
-    from kaseya_modules import suggestions
+    from kaseya_modules import suggestion_store, suggestions
     from kaseya_modules.models import MappingSuggestion, ModuleOrganization
     from organizations.models import Organization
 
@@ -166,10 +166,10 @@ def main() -> None:
     index_s = time.perf_counter() - start
     start = time.perf_counter()
     for module in modules:
-        suggestions.compute_module(module, index)
+        suggestion_store.compute_module(module, index)
     compute_s = time.perf_counter() - start
     start = time.perf_counter()
-    suggestions.refresh_all()
+    suggestion_store.refresh_all()
     refresh_s = time.perf_counter() - start
 
     names = list(ModuleOrganization.objects.order_by("pk").values_list("name", flat=True))
@@ -278,13 +278,13 @@ def main() -> None:
 
 def other_seeds(count: int) -> None:
     """The engine's quality on data generated from other seeds (same sizes and rates)."""
-    from kaseya_modules import suggestions
+    from kaseya_modules import suggestion_store
     from kaseya_modules.models import MappingSuggestion
 
     rows = []
     for data_seed in range(1, count + 1):
         _, truth, _ = seed(data_seed)
-        suggestions.refresh_all()
+        suggestion_store.refresh_all()
         best = {
             s.module_organization_id: (s.organization.autotask_id, s.confidence)
             for s in MappingSuggestion.objects.best()

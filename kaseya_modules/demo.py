@@ -124,7 +124,8 @@ def seed(stdout) -> None:
 def seed_suggestions(stdout) -> None:
     """Compute the demo modules' mapping suggestions afresh (after the demo mappings, which
     sites follow). Replacing them makes this safe to run again."""
-    from .suggestions import OrganizationIndex, refresh_module
+    from .suggestion_store import refresh_module
+    from .suggestions import OrganizationIndex
 
     index = OrganizationIndex()
     for module in KaseyaModule.objects.filter(code__in=DEMO_MODULES, icb_enabled=True):

@@ -29,7 +29,7 @@ from .models import (
     ModuleOrganization,
     OrganizationModuleIgnore,
 )
-from .suggestions import queue_refresh_below
+from .suggestion_store import queue_refresh_below
 
 ANY = object()  # `expected=ANY`: apply whatever the current value is
 

@@ -21,7 +21,7 @@ from .models import (
     ModuleUsage,
     OrganizationModuleIgnore,
 )
-from .suggestions import best_suggestions
+from .suggestion_store import best_suggestions
 
 # --- Reading: cells, counts, usage ----------------------------------------------------------
 

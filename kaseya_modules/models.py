@@ -51,7 +51,7 @@ class KaseyaModule(models.Model):
     # The night (local date) the nightly fan-out last queued this module: a conditional UPDATE on
     # it makes two simultaneous fan-outs queue each module once.
     nightly_queued_for = models.DateField(null=True, blank=True, editable=False)
-    # When kaseya_modules/suggestions.py last stored this module's mapping suggestions.
+    # When kaseya_modules/suggestion_store.py last stored this module's mapping suggestions.
     suggestions_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = KaseyaModuleQuerySet.as_manager()
@@ -231,7 +231,8 @@ class MappingSuggestionQuerySet(models.QuerySet):
 
 class MappingSuggestion(models.Model):
     """What an unmapped module organization is suggested to map to (computed after each sync and
-    after organizations change, by kaseya_modules/suggestions.py; never per page view)."""
+    after organizations change, by kaseya_modules/suggestion_store.py with the rules of
+    kaseya_modules/suggestions.py; never per page view)."""
 
     # Led by the unique (module organization, rank) index, which serves both "its suggestions"
     # and "its best suggestion" (rank = 1).

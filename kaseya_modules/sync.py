@@ -30,7 +30,7 @@ from .models import (
 )
 from .sources import FetchedOrganization, SourceError, source_for
 from .sources.base import paused_gc
-from .suggestions import refresh_after_sync
+from .suggestion_store import refresh_after_sync
 from .tasks import sync_email_task
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ def sync_email_task(run_id: int) -> None:
 @shared_task(ignore_result=True)
 def refresh_suggestions_task() -> None:
     """Recompute every synced module's mapping suggestions (after organizations changed)."""
-    from .suggestions import refresh_all
+    from .suggestion_store import refresh_all
 
     refresh_all()
 
@@ -38,6 +38,6 @@ def refresh_suggestions_task() -> None:
 @shared_task(ignore_result=True)
 def refresh_below_task(module_org_id: int) -> None:
     """Recompute the suggestions below a module organization whose mapping changed."""
-    from .suggestions import refresh_below
+    from .suggestion_store import refresh_below
 
     refresh_below(module_org_id)

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from kaseya_modules.models import ModuleOrganization
-from kaseya_modules.suggestions import refresh_module
+from kaseya_modules.suggestion_store import refresh_module
 from tests.conftest import make_user
 from tests.kaseya_modules.mapping_support import ICB_GROUP, module_org, synced_module
 from tests.organizations.factories import OrganizationFactory

@@ -16,7 +16,7 @@ from kaseya_modules.models import (
     ModuleOrganization,
     OrganizationModuleIgnore,
 )
-from kaseya_modules.suggestions import refresh_module
+from kaseya_modules.suggestion_store import refresh_module
 from organizations.models import OrganizationType
 from tests.organizations.factories import OrganizationFactory
 

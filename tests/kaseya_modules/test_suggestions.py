@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from kaseya_modules.mapping import map_module_organization
 from kaseya_modules.models import MappingSuggestion
-from kaseya_modules.suggestions import best_suggestions, refresh_module, stored_suggestions
+from kaseya_modules.suggestion_store import best_suggestions, refresh_module, stored_suggestions
 from organizations.importing import import_organizations
 from tests.organizations.factories import OrganizationFactory
 

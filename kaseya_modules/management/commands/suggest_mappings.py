@@ -4,7 +4,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from kaseya_modules.models import KaseyaModule, MappingSuggestion, ModuleOrganization
-from kaseya_modules.suggestions import ensure_computed
+from kaseya_modules.suggestion_store import ensure_computed
 from mapping_portal.lib.csv_io import spreadsheet_safe
 
 FORMATS = ("json", "csv", "table")
