@@ -40,10 +40,15 @@ class SourceForm(forms.Form):
                 validate_base_url(kind, base_url)
             except ValidationError as exc:
                 self.add_error("base_url", exc)
-        if kind in (SourceKind.FEED, SourceKind.DATTO_RMM) and not (
-            data.get("credentials") or self.module.credentials
+        token = data.get("credentials") or ""
+        if kind in (SourceKind.FEED, SourceKind.DATTO_RMM, SourceKind.DATTO_PARTNER) and not (
+            token or self.module.credentials
         ):
             self.add_error("credentials", "Enter the API token.")
+        elif kind == SourceKind.DATTO_PARTNER and token:
+            public, _, secret = token.partition(":")
+            if not public.strip() or not secret.strip():
+                self.add_error("credentials", "Enter the Datto API keys as PUBLIC_KEY:SECRET_KEY.")
         return data
 
 

@@ -8,6 +8,7 @@ from .sources.base import PAGE_CAP, REQUEST_DEADLINE, SYNC_DEADLINE
 class SourceKind(models.TextChoices):
     FEED = "feed", "Module Organization Feed v1 (HTTP)"
     DATTO_RMM = "datto_rmm", "Datto RMM API (site list)"
+    DATTO_PARTNER = "datto_partner", "Datto partner API (SaaS Protection, BCDR)"
     FIXTURE = "fixture", "Fixture files (demo)"
 
 
@@ -36,7 +37,8 @@ class KaseyaModule(models.Model):
 
     source_kind = models.CharField(max_length=16, choices=SourceKind.choices, blank=True)
     base_url = models.CharField("base URL", max_length=500, blank=True)
-    # The API token (or "key:secret" for Datto RMM). Never rendered back in full, never logged.
+    # The API token (or "key:secret" for Datto RMM and the Datto partner API). Never rendered
+    # back in full, never logged.
     credentials = models.CharField(max_length=1000, blank=True)
 
     first_sync_completed_at = models.DateTimeField(null=True, blank=True)

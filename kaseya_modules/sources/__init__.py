@@ -1,6 +1,7 @@
 """Module API adapters. A new adapter is one module here plus one entry in SOURCES."""
 
 from .base import FetchedOrganization, Source, SourceError
+from .datto_partner import DattoPartnerSource
 from .datto_rmm import DattoRmmSource
 from .feed import FeedSource
 from .fixture import FixtureSource
@@ -8,6 +9,7 @@ from .fixture import FixtureSource
 SOURCES: dict[str, type[Source]] = {
     FeedSource.kind: FeedSource,
     DattoRmmSource.kind: DattoRmmSource,
+    DattoPartnerSource.kind: DattoPartnerSource,
     FixtureSource.kind: FixtureSource,
 }
 
