@@ -46,8 +46,9 @@ class SourceForm(forms.Form):
         ):
             self.add_error("credentials", "Enter the API token.")
         elif kind == SourceKind.DATTO_PARTNER and token:
-            public, _, secret = token.partition(":")
-            if not public.strip() or not secret.strip():
+            from .sources.datto_partner import key_pair
+
+            if key_pair(token) is None:
                 self.add_error("credentials", "Enter the Datto API keys as PUBLIC_KEY:SECRET_KEY.")
         return data
 

@@ -37,6 +37,15 @@ def client_key(name: str) -> str:
     return re.sub(r"\s+", " ", name).strip().casefold()
 
 
+def key_pair(credentials: str) -> tuple[str, str] | None:
+    """(public key, secret key) from the stored "PUBLIC_KEY:SECRET_KEY", or None when either is
+    missing (the source form and the adapter share this rule)."""
+    public, _, secret = credentials.partition(":")
+    if not public.strip() or not secret.strip():
+        return None
+    return public.strip(), secret.strip()
+
+
 def whole_number(value, *, where: str, field: str) -> int:
     if type(value) is int and value >= 0:
         return value
@@ -48,15 +57,15 @@ class DattoPartnerSource(Source):
     label = "Datto partner API v1 (SaaS Protection, BCDR)"
 
     def auth_headers(self) -> dict[str, str]:
-        public, _, secret = self.credentials.partition(":")
-        if not public.strip() or not secret.strip():
+        pair = key_pair(self.credentials)
+        if pair is None:
             raise SourceError(
                 "The Datto partner API needs the credential as PUBLIC_KEY:SECRET_KEY "
                 "(Partner Portal → Admin → Integrations → API Keys).",
                 permanent=True,
             )
-        pair = f"{public.strip()}:{secret.strip()}".encode()
-        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+        basic = base64.b64encode(":".join(pair).encode()).decode()
+        return {"Authorization": f"Basic {basic}"}
 
     def product(self) -> str:
         codes = self.billing_types or set()

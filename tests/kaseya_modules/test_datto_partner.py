@@ -162,6 +162,18 @@ def test_bcdr_reads_every_device_page_and_counts_agents_per_client(db, httpserve
     }
 
 
+def test_bcdr_without_appliances_is_one_empty_page(db, httpserver):
+    httpserver.expect_request(
+        "/v1/bcdr/device", query_string=DEVICE_QUERY.format(page=1)
+    ).respond_with_json({"pagination": {"page": 1, "perPage": 100, "totalPages": 0}, "items": []})
+    module = configured("datto_bcdr", httpserver)
+
+    run = sync(module)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert len(httpserver.log) == 1 and not module.organizations.exists()
+
+
 def test_bcdr_never_counts_hidden_appliances(db, httpserver):
     serve_devices(
         httpserver, [[device("a1", "Acme Ltd", 4), device("a2", "Acme Ltd", 5, hidden=True)]]
