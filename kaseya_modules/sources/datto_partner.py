@@ -26,7 +26,7 @@ ENDPOINT_BACKUP_TYPES = {"pcs", "servers", "azure"}
 
 
 def api_root(base_url: str) -> str:
-    """The host part of the base URL: accept both https://api.datto.com and …/v1."""
+    """The base URL without the API version: both https://api.datto.com and …/v1 are accepted."""
     base_url = base_url.rstrip("/")
     return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
 
@@ -73,7 +73,7 @@ class DattoPartnerSource(Source):
             return SAAS_SEATS
         if BCDR_PROTECTED_MACHINES in codes:
             return BCDR_PROTECTED_MACHINES
-        if codes & ENDPOINT_BACKUP_TYPES:
+        if ENDPOINT_BACKUP_TYPES <= codes:
             raise SourceError(
                 "The Datto partner API gives no per-customer Endpoint Backup counts "
                 "(see docs/datto-partner.md); use the module feed for this module.",
