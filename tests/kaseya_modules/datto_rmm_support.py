@@ -5,7 +5,6 @@ import base64
 import json
 from urllib.parse import parse_qs
 
-import pytest
 from werkzeug import Response
 
 from kaseya_modules.sources import datto_rmm
@@ -14,9 +13,8 @@ from kaseya_modules.sources.datto_rmm import DattoRmmSource
 KEY, SECRET = "APIKEY123", "APISECRET456"
 
 
-@pytest.fixture(autouse=True)
-def waits(monkeypatch):
-    """The waits the adapter asked for, without sitting through them."""
+def record_waits(monkeypatch) -> list[float]:
+    """The waits the adapter asks for, recorded instead of sat through."""
     asked: list[float] = []
     monkeypatch.setattr(datto_rmm, "pause", asked.append)
     return asked

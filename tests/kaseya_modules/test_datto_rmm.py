@@ -8,7 +8,7 @@ from werkzeug import Response
 from kaseya_modules.sources import SourceError
 from kaseya_modules.sources.datto_rmm import DattoRmmSource, classify
 
-from .datto_rmm_support import (  # noqa: F401  (waits: an autouse fixture)
+from .datto_rmm_support import (
     KEY,
     SECRET,
     device,
@@ -18,8 +18,13 @@ from .datto_rmm_support import (  # noqa: F401  (waits: an autouse fixture)
     serve_token,
     site,
     source,
-    waits,
+    record_waits,
 )
+
+
+@pytest.fixture(autouse=True)
+def waits(monkeypatch):
+    return record_waits(monkeypatch)
 
 
 def test_token_comes_from_the_public_client_password_grant(httpserver):

@@ -15,7 +15,7 @@ from kaseya_modules.models import (
 from kaseya_modules.sources.datto_rmm import SlidingWindow
 
 from .conftest import sync
-from .datto_rmm_support import (  # noqa: F401  (waits: an autouse fixture)
+from .datto_rmm_support import (
     KEY,
     SECRET,
     device,
@@ -24,8 +24,13 @@ from .datto_rmm_support import (  # noqa: F401  (waits: an autouse fixture)
     serve,
     serve_token,
     site,
-    waits,
+    record_waits,
 )
+
+
+@pytest.fixture(autouse=True)
+def waits(monkeypatch):
+    return record_waits(monkeypatch)
 
 
 @pytest.fixture
