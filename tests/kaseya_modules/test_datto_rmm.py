@@ -14,11 +14,11 @@ from .datto_rmm_support import (
     device,
     fetched,
     paged,
+    record_waits,
     serve,
     serve_token,
     site,
     source,
-    record_waits,
 )
 
 

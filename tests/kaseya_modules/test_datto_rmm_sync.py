@@ -21,10 +21,10 @@ from .datto_rmm_support import (
     device,
     fetched,
     paged,
+    record_waits,
     serve,
     serve_token,
     site,
-    record_waits,
 )
 
 
