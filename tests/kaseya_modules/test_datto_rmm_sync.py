@@ -8,7 +8,6 @@ from kaseya_modules.apps import ensure_catalog
 from kaseya_modules.models import (
     KaseyaModule,
     ModuleOrganization,
-    ModuleUsage,
     SourceKind,
     SyncStatus,
 )
@@ -26,6 +25,7 @@ from .datto_rmm_support import (
     serve_token,
     site,
 )
+from .test_sync_paths import usage
 
 
 @pytest.fixture(autouse=True)
@@ -42,15 +42,6 @@ def rmm(db, httpserver):
     module.icb_enabled = True
     module.save()
     return module
-
-
-def usage_of(module):
-    return {
-        (row.module_organization.external_id, row.billing_type): row.quantity
-        for row in ModuleUsage.objects.filter(module_organization__module=module).select_related(
-            "module_organization"
-        )
-    }
 
 
 def test_a_sync_stores_sites_their_psa_ids_and_usage(rmm, httpserver):
@@ -71,7 +62,7 @@ def test_a_sync_stores_sites_their_psa_ids_and_usage(rmm, httpserver):
         ("s1", "Acme", "site", 29683616),
         ("s2", "Globex", "site", None),
     }
-    assert usage_of(rmm) == {
+    assert usage(rmm) == {
         ("s1", "desktop"): 1,
         ("s1", "desktop_laptop"): 1,
         ("s1", "server"): 1,
@@ -86,7 +77,7 @@ def test_a_malformed_page_fails_the_run_names_the_page_and_changes_nothing(rmm, 
     # given a first sync
     serve(httpserver, [[site("s1", "Acme")]], [[device("d1", "s1")]])
     assert sync(rmm).status == SyncStatus.SUCCEEDED
-    before = usage_of(rmm), list(ModuleOrganization.objects.values_list("name", "active"))
+    before = usage(rmm), list(ModuleOrganization.objects.values_list("name", "active"))
 
     # when the second device page is not a device page
     httpserver.clear_all_handlers()
@@ -110,9 +101,7 @@ def test_a_malformed_page_fails_the_run_names_the_page_and_changes_nothing(rmm, 
     # then
     assert run.status == SyncStatus.FAILED
     assert "devices page 2" in run.error
-    assert (usage_of(rmm), list(ModuleOrganization.objects.values_list("name", "active"))) == (
-        before
-    )
+    assert (usage(rmm), list(ModuleOrganization.objects.values_list("name", "active"))) == (before)
 
 
 def test_429_waits_as_long_as_retry_after_asks_then_resumes(httpserver, waits):
