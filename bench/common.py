@@ -74,3 +74,15 @@ def print_table(title: str, header: list[str], rows: list[list]) -> None:
     print("-" * len(line))
     for row in cells[1:]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def serve_in_background(handler):
+    """A loopback HTTP server for `handler` (a BaseHTTPRequestHandler class), serving from a
+    daemon thread; call .shutdown() when done."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -20,7 +20,6 @@ import io
 import json
 import statistics
 import sys
-import threading
 import time
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,10 +95,7 @@ def serve(pages: list[bytes]) -> ThreadingHTTPServer:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return common.serve_in_background(Handler)
 
 
 def timed(fn):

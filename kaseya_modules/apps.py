@@ -11,11 +11,13 @@ ICB_GROUP_PERMISSIONS = [
 
 def ensure_catalog(sender, using="default", **kwargs):
     # After the data migration this normally finds nothing to do; it restores the catalog after a
-    # `flush` (which transactional tests run) and adds modules a newer catalog.json brings.
-    from .catalog import add_missing_modules
+    # `flush` (which transactional tests run) and adds modules a newer catalog.json brings, and
+    # the billing types it brings for modules still holding a list it replaced.
+    from .catalog import add_missing_modules, update_replaced_billing_types
     from .models import KaseyaModule
 
     add_missing_modules(KaseyaModule, using)
+    update_replaced_billing_types(KaseyaModule, using)
 
 
 def ensure_icb_group(sender, using="default", **kwargs):

@@ -56,7 +56,7 @@ def _entry(external_id, name, usage, *, parent_id=None, kind="organization", psa
 # Module organizations named after fixed demo organizations (organizations/demo.py SHOWCASE) with
 # the drift suggestions set aside; left unmapped for the suggestions to map.
 ACME_AUTOTASK_ID = FIRST_AUTOTASK_ID + SHOWCASE_OFFSET + 2  # Acme Corporation
-DATTO_USAGE = {"workstations": 5, "servers": 1, "network_devices": 1}
+DATTO_USAGE = {"desktop_laptop": 5, "server": 1, "network_device_other": 1}
 SHOWCASE = {
     "graphus": [
         _entry("gr-2001", "Café Olé Bakery", {"mailboxes": 9}),

@@ -16,7 +16,9 @@ from .factories import KaseyaModuleFactory
 def test_catalog_is_seeded_with_billing_types(db):
     module = KaseyaModule.objects.get(code="datto_rmm")
     assert module.name == "Datto RMM"
-    assert module.billing_type_codes() == {"workstations", "servers", "network_devices"}
+    assert {"total_devices", "desktop_laptop", "server", "network_device_other"} <= (
+        module.billing_type_codes()
+    )
     assert KaseyaModule.objects.count() >= 23
 
 

@@ -57,6 +57,10 @@ def serve_datto(httpserver, pages, token="datto-access-token"):
             query_string=f"max=250&page={index}",
             headers={"Authorization": f"Bearer {token}"},
         ).respond_with_json(body)
+    # Usage comes from the device list (tests/kaseya_modules/test_datto_rmm*.py cover it).
+    httpserver.expect_request(
+        "/api/v2/account/devices", headers={"Authorization": f"Bearer {token}"}
+    ).respond_with_json({"pageDetails": {"nextPageUrl": None}, "devices": []})
 
 
 def test_registry_has_one_adapter_per_kind():
@@ -94,7 +98,7 @@ def test_datto_rmm_exchanges_key_and_secret_for_a_token(db, httpserver):
     def token(request):
         client = base64.b64decode(request.headers["Authorization"].split()[1]).decode()
         form = parse_qs(request.get_data(as_text=True))
-        ok = client == "public-apiuser:public" and form == {
+        ok = client == "public-client:public" and form == {
             "grant_type": ["password"],
             "username": ["KEY"],
             "password": ["SECRET"],
