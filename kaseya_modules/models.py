@@ -7,7 +7,7 @@ from .sources.base import PAGE_CAP, REQUEST_DEADLINE, SYNC_DEADLINE
 
 class SourceKind(models.TextChoices):
     FEED = "feed", "Module Organization Feed v1 (HTTP)"
-    DATTO_RMM = "datto_rmm", "Datto RMM API (site list)"
+    DATTO_RMM = "datto_rmm", "Datto RMM API (sites and device counts)"
     DATTO_PARTNER = "datto_partner", "Datto partner API (SaaS Protection, BCDR)"
     FIXTURE = "fixture", "Fixture files (demo)"
 
