@@ -103,8 +103,9 @@ def _expire_stale_runs() -> None:
     )
 
 
-def _new_run(trigger: str, user) -> PsaSyncRun:
-    """A queued run, or the one already queued or running (call inside a transaction)."""
+def _new_run(trigger: str, user) -> tuple[PsaSyncRun, bool]:
+    """A new queued run, or the one already queued or running, and whether it is new (call
+    inside a transaction)."""
     psa = PsaSettings.objects.select_for_update().get(pk=PsaSettings.load().pk)
     if not psa.configured:
         raise ValidationError(
@@ -114,8 +115,8 @@ def _new_run(trigger: str, user) -> PsaSyncRun:
     _expire_stale_runs()
     current = PsaSyncRun.objects.in_progress().first()
     if current is not None:
-        return current
-    return PsaSyncRun.objects.create(trigger=trigger, requested_by=user)
+        return current, False
+    return PsaSyncRun.objects.create(trigger=trigger, requested_by=user), True
 
 
 def request_sync(trigger: str = PsaSyncTrigger.MANUAL, user=None) -> PsaSyncRun:
@@ -124,8 +125,8 @@ def request_sync(trigger: str = PsaSyncTrigger.MANUAL, user=None) -> PsaSyncRun:
     from .tasks import sync_organizations_task
 
     with transaction.atomic():
-        run = _new_run(trigger, user)
-        if run.status == PsaSyncStatus.QUEUED and run.trigger == trigger:
+        run, created = _new_run(trigger, user)
+        if created:
             transaction.on_commit(lambda: sync_organizations_task.delay(run.pk))
     return run
 
@@ -134,7 +135,9 @@ def sync_now(trigger: str = PsaSyncTrigger.MANUAL, user=None) -> PsaSyncRun:
     """Run a sync in this process and wait for it (the command, the nightly task). Returns the
     finished run, or the run already in progress elsewhere."""
     with transaction.atomic():
-        run = _new_run(trigger, user)
+        run, created = _new_run(trigger, user)
+    if not created:
+        return run
     return run_psa_sync(run.pk) or PsaSyncRun.objects.get(pk=run.pk)
 
 

@@ -13,18 +13,33 @@ USERNAME = "api@msp.example"
 SECRET = "s3cret-Secret-9f2c"
 INTEGRATION_CODE = "INTEGRATION-CODE-7Q4Z"
 ZONE = "/zone5/ATServicesRest/"
-PICKLIST = [(1, "Customer"), (2, "Lead"), (3, "Prospect"), (4, "Dead"), (6, "Cancelation"),
-            (7, "Vendor"), (8, "Partner")]  # fmt: skip
+PICKLIST = [
+    (1, "Customer"),
+    (2, "Lead"),
+    (3, "Prospect"),
+    (4, "Dead"),
+    (6, "Cancelation"),
+    (7, "Vendor"),
+    (8, "Partner"),
+]
 
 
 def company(company_id, name, company_type=1, **fields):
-    return {"id": company_id, "companyName": name, "companyType": company_type, "isActive": True,
-            "parentCompanyID": None, "userDefinedFields": [], **fields}  # fmt: skip
+    return {
+        "id": company_id,
+        "companyName": name,
+        "companyType": company_type,
+        "isActive": True,
+        "parentCompanyID": None,
+        "userDefinedFields": [],
+        **fields,
+    }
 
 
 def _json(data, status=200, headers=None):
-    return Response(json.dumps(data), status=status, headers=headers or {},
-                    content_type="application/json")  # fmt: skip
+    return Response(
+        json.dumps(data), status=status, headers=headers or {}, content_type="application/json"
+    )
 
 
 class FakeAutotask:
@@ -49,8 +64,14 @@ class FakeAutotask:
 
     def zone(self, request):
         assert "Secret" not in request.headers
-        return _json({"zoneName": "America East 5", "url": self.server.url_for(ZONE),
-                      "webUrl": "https://ww5.autotask.net/", "ci": 5})  # fmt: skip
+        return _json(
+            {
+                "zoneName": "America East 5",
+                "url": self.server.url_for(ZONE),
+                "webUrl": "https://ww5.autotask.net/",
+                "ci": 5,
+            }
+        )
 
     def refused(self, request):
         if request.headers.get("UserName") != USERNAME:
@@ -66,14 +87,32 @@ class FakeAutotask:
         refused = self.refused(request)
         if refused is not None:
             return refused
-        values = [{"value": str(value), "label": label, "isDefaultValue": False, "sortOrder": n,
-                   "parentValue": "", "isActive": True, "isSystem": True}
-                  for n, (value, label) in enumerate(self.picklist)]  # fmt: skip
-        return _json({"fields": [
-            {"name": "id", "dataType": "long", "isPickList": False, "picklistValues": None},
-            {"name": "companyType", "dataType": "integer", "isPickList": True,
-             "isQueryable": True, "picklistValues": values},
-        ]})  # fmt: skip
+        values = [
+            {
+                "value": str(value),
+                "label": label,
+                "isDefaultValue": False,
+                "sortOrder": n,
+                "parentValue": "",
+                "isActive": True,
+                "isSystem": True,
+            }
+            for n, (value, label) in enumerate(self.picklist)
+        ]
+        return _json(
+            {
+                "fields": [
+                    {"name": "id", "dataType": "long", "isPickList": False, "picklistValues": None},
+                    {
+                        "name": "companyType",
+                        "dataType": "integer",
+                        "isPickList": True,
+                        "isQueryable": True,
+                        "picklistValues": values,
+                    },
+                ]
+            }
+        )
 
     def query(self, request):
         self.requests += 1
@@ -87,16 +126,21 @@ class FakeAutotask:
         self.queries.append(query["Filter"])
         (condition,) = query["Filter"]
         assert (condition["op"], condition["field"]) == ("gt", "id")
-        rows = sorted((c for c in self.companies if c["id"] > condition["value"]),
-                      key=lambda c: c["id"])  # fmt: skip
+        rows = sorted(
+            (c for c in self.companies if c["id"] > condition["value"]), key=lambda c: c["id"]
+        )
         size = query["MaxRecords"]
         page, more = rows[:size], len(rows) > size
         next_url = None
         if more:
             paging = quote(json.dumps({"pageSize": size, "lastId": page[-1]["id"]}))
             next_url = self.server.url_for(f"{ZONE}V1.0/Companies/query/next?paging={paging}")
-        details = {"count": len(page), "requestCount": size, "prevPageUrl": None,
-                   "nextPageUrl": next_url}  # fmt: skip
+        details = {
+            "count": len(page),
+            "requestCount": size,
+            "prevPageUrl": None,
+            "nextPageUrl": next_url,
+        }
         answer = {"items": page, "pageDetails": details}
         if self.tamper is not None:
             answer = self.tamper(len(self.queries), answer)

@@ -19,7 +19,11 @@ def autotask(db, httpserver, fast_retries):
     fake = FakeAutotask(httpserver)
     PsaSettings.objects.update_or_create(
         pk=1,
-        defaults={"base_url": fake.base_url, "username": USERNAME, "secret": SECRET,
-                  "integration_code": INTEGRATION_CODE},
-    )  # fmt: skip
+        defaults={
+            "base_url": fake.base_url,
+            "username": USERNAME,
+            "secret": SECRET,
+            "integration_code": INTEGRATION_CODE,
+        },
+    )
     return fake

@@ -20,14 +20,29 @@ def test_full_sync_creates_updates_and_deactivates(autotask):
     # given one organization to update, one to deactivate, one already right
     OrganizationFactory(autotask_id=10, name="Acme Old Name")
     gone = OrganizationFactory(autotask_id=20, name="Gone Ltd")
-    same = OrganizationFactory(autotask_id=30, name="Same Inc", address1="1 Way", city="Town",
-                               state="", postal_code="", country="")  # fmt: skip
+    same = OrganizationFactory(
+        autotask_id=30,
+        name="Same Inc",
+        address1="1 Way",
+        city="Town",
+        state="",
+        postal_code="",
+        country="",
+    )
     autotask.companies = [
-        company(10, "Acme Ltd", address1="5 High St", city="Leeds", postalCode="LS1",
-                phone="0113", taxID="GB123", isTaxExempt=True),
+        company(
+            10,
+            "Acme Ltd",
+            address1="5 High St",
+            city="Leeds",
+            postalCode="LS1",
+            phone="0113",
+            taxID="GB123",
+            isTaxExempt=True,
+        ),
         company(30, "Same Inc", address1="1 Way", city="Town"),
         company(40, "New Partner", 8, parentCompanyID=10),
-    ]  # fmt: skip
+    ]
 
     # when
     run = sync_now()
@@ -35,12 +50,19 @@ def test_full_sync_creates_updates_and_deactivates(autotask):
     # then
     assert run.status == PsaSyncStatus.SUCCEEDED, run.error
     assert (run.created_count, run.updated_count, run.deactivated_count, run.unchanged_count) == (
-        1, 1, 1, 1,
-    )  # fmt: skip
+        1,
+        1,
+        1,
+        1,
+    )
     acme = Organization.objects.get(autotask_id=10)
     assert (acme.name, acme.address1, acme.city, acme.postal_code, acme.phone) == (
-        "Acme Ltd", "5 High St", "Leeds", "LS1", "0113",
-    )  # fmt: skip
+        "Acme Ltd",
+        "5 High St",
+        "Leeds",
+        "LS1",
+        "0113",
+    )
     assert (acme.tax_id, acme.tax_exempt) == ("GB123", True)
     partner = Organization.objects.get(autotask_id=40)
     assert (partner.org_type, partner.parent) == (OrganizationType.PARTNER, acme)
@@ -66,8 +88,10 @@ def test_unchanged_resync_writes_no_rows(autotask, django_assert_num_queries):
 
     # then
     assert [q["sql"].split()[0] for q in captured.captured_queries] == [
-        "SAVEPOINT", "SELECT", "RELEASE",
-    ]  # fmt: skip
+        "SAVEPOINT",
+        "SELECT",
+        "RELEASE",
+    ]
     assert (counts.created, counts.updated, counts.deactivated, counts.unchanged) == (0, 0, 0, 29)
     assert dict(Organization.objects.values_list("pk", "updated_at")) == stamps
 
@@ -105,8 +129,12 @@ def test_a_full_last_page_without_next_url_is_followed_by_one_more_request(autot
 def test_company_types_are_read_by_label_from_the_picklist(autotask):
     # given a tenant whose picklist numbers differ from the usual ones
     autotask.picklist = [(11, "Customer"), (12, "Dead"), (13, "CANCELLATION"), (14, "Vendor")]
-    autotask.companies = [company(1, "A", 11), company(2, "B", 12), company(3, "C", 13),
-                          company(4, "D", 14)]  # fmt: skip
+    autotask.companies = [
+        company(1, "A", 11),
+        company(2, "B", 12),
+        company(3, "C", 13),
+        company(4, "D", 14),
+    ]
 
     sync_now()
 
@@ -289,8 +317,9 @@ def test_a_sync_that_changed_something_announces_it_once(
 
 
 def test_a_zone_on_another_host_is_refused(autotask, httpserver):
-    PsaSettings.objects.update(base_url=httpserver.url_for("/ATServicesRest").replace(
-        "localhost", "127.0.0.1"))  # fmt: skip
+    PsaSettings.objects.update(
+        base_url=httpserver.url_for("/ATServicesRest").replace("localhost", "127.0.0.1")
+    )
 
     run = sync_now()
 
