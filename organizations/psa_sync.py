@@ -8,6 +8,7 @@ conditional UPDATE.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # A run still queued after this long lost its broker message (or no worker is running).
 STALE_QUEUED_AFTER = timedelta(hours=1)
+PROGRESS_INTERVAL = 0.25  # seconds between live progress writes during a fetch
 
 
 @dataclass
@@ -204,13 +206,20 @@ def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaC
         PsaSettings.objects.filter(pk=psa.pk).exclude(zone_url=zone).update(zone_url=zone)
         types = client.company_types()
         max_pages = psa_setting("AUTOTASK_SYNC_MAX_PAGES", 1000)
+        last_write = time.monotonic()
         for number, items in enumerate(client.company_pages(max_pages), start=1):
             where = f"Companies page {number}"
             companies += filter(None, (company_from(item, types, where) for item in items))
             run.pages_fetched, run.companies_fetched = number, len(companies)
-            PsaSyncRun.objects.filter(pk=run.pk).update(
-                pages_fetched=number, companies_fetched=len(companies), requests_made=budget.count
-            )
+            # Live progress for the page, a few times a second at most rather than once per page;
+            # the final figures are saved with the run.
+            if time.monotonic() - last_write >= PROGRESS_INTERVAL:
+                PsaSyncRun.objects.filter(pk=run.pk).update(
+                    pages_fetched=number,
+                    companies_fetched=len(companies),
+                    requests_made=budget.count,
+                )
+                last_write = time.monotonic()
     check_parents(companies)
     return companies
 
@@ -305,6 +314,30 @@ def finish(
     run.save(update_fields=fields)
 
 
+def depth_levels(companies: list[PsaCompany], stored: set[int]) -> list[list[PsaCompany]]:
+    """`companies` grouped so that each one comes after its parent, when the parent is new too:
+    then every new organization gets its parent in its own INSERT. Parents were checked to exist
+    and not to loop."""
+    by_id = {company.autotask_id: company for company in companies}
+    depth: dict[int, int] = {}
+    for company in companies:
+        chain = []
+        node = company
+        while node.autotask_id not in depth:
+            if node.parent_id is None or node.parent_id in stored:
+                depth[node.autotask_id] = 0
+                break
+            chain.append(node)
+            node = by_id[node.parent_id]
+        base = depth[node.autotask_id]
+        for offset, member in enumerate(reversed(chain), start=1):
+            depth[member.autotask_id] = base + offset
+    levels: list[list[PsaCompany]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for company in companies:
+        levels[depth[company.autotask_id]].append(company)
+    return levels
+
+
 @transaction.atomic
 def apply_companies(companies: list[PsaCompany], *, now, holder: int | None = None) -> Counts:
     """Store one complete fetch; returns what changed. Reads the stored organizations with one
@@ -319,52 +352,51 @@ def apply_companies(companies: list[PsaCompany], *, now, holder: int | None = No
         for org in Organization.objects.only("pk", "autotask_id", "parent_id", *COMPARED_FIELDS)
     }
     autotask_id_of = {org.pk: org.autotask_id for org in stored.values()}
-    to_create, to_update, fields = [], [], set()
+    new, to_update, fields = [], [], set()
     for company in companies:
         org = stored.get(company.autotask_id)
-        values = {name: getattr(company, name) for name in COMPARED_FIELDS}
         if org is None:
-            to_create.append(Organization(autotask_id=company.autotask_id, **values))
+            new.append(company)
             continue
-        changed = [name for name, value in values.items() if getattr(org, name) != value]
+        changed = [name for name in COMPARED_FIELDS if getattr(org, name) != getattr(company, name)]
         if autotask_id_of.get(org.parent_id) != company.parent_id:
-            changed.append("parent")  # set below, once new parents exist
+            changed.append("parent")  # its pk is known once new parents are stored
         if changed:
             for name in changed:
                 if name != "parent":
-                    setattr(org, name, values[name])
+                    setattr(org, name, getattr(company, name))
             org.updated_at = now
             fields.update(changed)
-            to_update.append(org)
+            to_update.append((org, company.parent_id))
         else:
             counts.unchanged += 1
-    Organization.objects.bulk_create(to_create, batch_size=1000)
-    by_autotask_id = stored | {org.autotask_id: org for org in to_create}
-    parented = []
-    for company in companies:
-        org = by_autotask_id[company.autotask_id]
-        parent_pk = by_autotask_id[company.parent_id].pk if company.parent_id else None
-        if org.parent_id != parent_pk:
-            org.parent_id = parent_pk
-            parented.append(org)
-    fields.discard("parent")
-    if to_update:
-        Organization.objects.bulk_update(
-            to_update, [*sorted(fields), "updated_at"], batch_size=1000
+    pk_of = {autotask_id: org.pk for autotask_id, org in stored.items()}
+    for level in depth_levels(new, set(stored)):
+        created = Organization.objects.bulk_create(
+            [
+                Organization(
+                    autotask_id=company.autotask_id,
+                    parent_id=pk_of[company.parent_id] if company.parent_id else None,
+                    **{name: getattr(company, name) for name in COMPARED_FIELDS},
+                )
+                for company in level
+            ],
+            batch_size=1000,
         )
-    if parented:
-        Organization.objects.bulk_update(parented, ["parent"], batch_size=1000)
+        pk_of.update((org.autotask_id, org.pk) for org in created)
+    if to_update:
+        for org, parent_id in to_update:
+            org.parent_id = pk_of[parent_id] if parent_id else None
+        Organization.objects.bulk_update(
+            [org for org, _ in to_update], [*sorted(fields), "updated_at"], batch_size=1000
+        )
     fetched = {company.autotask_id for company in companies}
     missing = [org.pk for org in stored.values() if org.active and org.autotask_id not in fetched]
     for start in range(0, len(missing), 1000):
         Organization.objects.filter(pk__in=missing[start : start + 1000]).update(
             active=False, updated_at=now
         )
-    counts.created, counts.updated, counts.deactivated = (
-        len(to_create),
-        len(to_update),
-        len(missing),
-    )
+    counts.created, counts.updated, counts.deactivated = len(new), len(to_update), len(missing)
     if counts.created or counts.updated or counts.deactivated:
         announce_organizations_changed(Organization)
     return counts

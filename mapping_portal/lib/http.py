@@ -143,15 +143,18 @@ class JsonClient:
         # Never let the headers (credentials) reach a log line or a traceback's locals summary.
         return f"<{type(self).__name__}>"
 
-    def request_json(self, method: str, url: str, *, where: str, headers=None, json_body=None):
-        """The decoded JSON answer, or HttpError naming `where` (never the URL's query)."""
+    def request_json(
+        self, method: str, url: str, *, where: str, headers=None, json_body=None, counted=True
+    ):
+        """The decoded JSON answer, or HttpError naming `where` (never the URL's query).
+        `counted=False` skips `before_attempt` (a request the API does not count)."""
         data = None
         request_headers = dict(headers or {})
         if json_body is not None:
             data = json.dumps(json_body).encode()
             request_headers["Content-Type"] = "application/json"
         for attempt in range(self.attempts):
-            if self.before_attempt is not None:
+            if counted and self.before_attempt is not None:
                 self.before_attempt()
             retry_after = None
             try:
