@@ -326,3 +326,35 @@ def test_a_zone_on_another_host_is_refused(autotask, httpserver):
     assert run.status == PsaSyncStatus.FAILED
     assert "neither the configured host nor an Autotask host" in run.error
     assert autotask.requests == 0
+
+
+def test_an_organization_missing_from_the_psa_keeps_its_connector_mapping(autotask):
+    from connectors.models import OrganizationConnectorMapping
+    from tests.connectors.factories import WebConnectorFactory
+
+    WebConnectorFactory(name="Main", username="main")
+    second = WebConnectorFactory(name="Second", username="second")
+    org = OrganizationFactory(autotask_id=5, name="Mapped Ltd")
+    OrganizationConnectorMapping.objects.create(organization=org, connector=second)
+    autotask.companies = [company(6, "Other")]
+
+    sync_now()
+
+    org.refresh_from_db()
+    assert not org.active
+    assert OrganizationConnectorMapping.objects.get(organization=org).connector == second
+
+
+def test_a_run_that_lost_its_lease_applies_nothing(autotask):
+    from organizations.psa_sync import Superseded, claim
+
+    autotask.companies = [company(1, "A")]
+    newer = PsaSyncRun.objects.create(trigger="manual", status=PsaSyncStatus.RUNNING)
+    assert claim(newer.pk)
+    older = PsaSyncRun.objects.create(trigger="nightly", status=PsaSyncStatus.SUCCEEDED)
+    companies = fetch(PsaSettings.load(), older, RequestBudget(older))
+
+    with pytest.raises(Superseded):
+        apply_companies(companies, now=older.queued_at, holder=older.pk)
+
+    assert not Organization.objects.exists()
