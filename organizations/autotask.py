@@ -13,8 +13,6 @@ from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 
 from mapping_portal.lib.http import HttpError, JsonClient, retryable
 from mapping_portal.lib.text import CONTROL_CHARACTERS, control_character
@@ -99,16 +97,6 @@ class PsaCompany(NamedTuple):
 
 
 COMPARED_FIELDS = [f for f in PsaCompany._fields if f not in ("autotask_id", "parent_id")]
-
-
-def validate_base_url(base_url: str) -> None:
-    """The one rule for the configured base URL (form, command and service share it)."""
-    try:
-        URLValidator(schemes=["http", "https"])(base_url)
-    except ValidationError:
-        raise ValidationError("Enter an http:// or https:// URL.") from None
-    if "?" in base_url or "#" in base_url:
-        raise ValidationError("The base URL must not carry a query or fragment.")
 
 
 def autotask_errors(body: bytes) -> list[str] | None:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from mapping_portal.lib.http import validate_api_url
 from mapping_portal.lib.text import strip_control_characters
 
 from .autotask import (
@@ -26,7 +27,6 @@ from .autotask import (
     PsaError,
     company_from,
     psa_setting,
-    validate_base_url,
 )
 from .importing import parent_loops
 from .models import Organization, PsaSettings, PsaSyncRun, PsaSyncStatus, PsaSyncTrigger
@@ -70,7 +70,7 @@ def configure_psa(
         psa.integration_code = integration_code.strip()
     errors = {}
     try:
-        validate_base_url(psa.base_url)
+        validate_api_url(psa.base_url)
     except ValidationError as exc:
         errors["base_url"] = exc.messages
     for field, label in (

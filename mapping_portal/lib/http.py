@@ -65,6 +65,20 @@ class _TooLarge(Exception):
     pass
 
 
+def validate_api_url(url: str) -> None:
+    """An API base URL an admin enters: http(s), with neither query nor fragment (the client adds
+    its own paths and queries); ValidationError otherwise."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator
+
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise ValidationError("Enter an http:// or https:// URL.") from None
+    if "?" in url or "#" in url:
+        raise ValidationError("The base URL must not carry a query or fragment.")
+
+
 def retryable(status: int) -> bool:
     """429 (slow down) and every 5xx except 501 (the server does not do this at all)."""
     return status == 429 or (status >= 500 and status != 501)
