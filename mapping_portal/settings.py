@@ -128,6 +128,14 @@ MODULE_SYNC_DEADLINE_SECONDS = env_int(
     "MODULE_SYNC_DEADLINE_SECONDS", 1800, minimum=1, maximum=3000
 )
 MODULE_SYNC_MAX_PAGES = env_int("MODULE_SYNC_MAX_PAGES", 10_000, minimum=1)
+# The organization sync from Autotask PSA (organizations/autotask.py). Autotask allows 10,000
+# requests per rolling hour per database, shared by every integration; the portal's syncs use at
+# most this many in any hour (a 10,000-company sync needs about 22) and stop before passing it.
+AUTOTASK_REQUESTS_PER_HOUR = env_int("AUTOTASK_REQUESTS_PER_HOUR", 1000, minimum=3, maximum=10_000)
+AUTOTASK_SYNC_MAX_PAGES = env_int("AUTOTASK_SYNC_MAX_PAGES", 1000, minimum=1)
+AUTOTASK_REQUEST_DEADLINE_SECONDS = env_int(
+    "AUTOTASK_REQUEST_DEADLINE_SECONDS", 120, minimum=1, maximum=3000
+)
 
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -22,6 +22,15 @@ class OrganizationsConfig(AppConfig):
         )
         nav_links.add(
             Link(
+                "Autotask PSA",
+                "organizations:psa",
+                "organizations.configure_psa",
+                ("Admin", "Admin Categories", "Extensions & Integrations", "Autotask PSA"),
+                10,
+            )
+        )
+        nav_links.add(
+            Link(
                 "{term} term",
                 "organizations:term",
                 "organizations.change_organization_term",

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
@@ -92,6 +93,9 @@ class Organization(models.Model):
     country = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=64, blank=True)
     email = models.CharField(max_length=254, blank=True)
+    # Tax details as the PSA keeps them (Autotask taxID / isTaxExempt); not sent to QuickBooks.
+    tax_id = models.CharField("tax ID", max_length=64, blank=True)
+    tax_exempt = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -159,3 +163,114 @@ class PortalSettings(models.Model):
     def load(cls) -> "PortalSettings":
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class PsaSettings(models.Model):
+    """How to reach the PSA (Autotask REST) that organizations are synced from; a single row
+    (pk=1). The secret and the integration code are never rendered back in full, never logged."""
+
+    base_url = models.CharField("base URL", max_length=500, blank=True)
+    username = models.CharField("API username", max_length=254, blank=True)
+    secret = models.CharField(max_length=500, blank=True)
+    integration_code = models.CharField("API integration code", max_length=500, blank=True)
+    # The zone's REST base the last run was given by zoneInformation (shown, not trusted).
+    zone_url = models.CharField("zone URL", max_length=500, blank=True, editable=False)
+    last_sync_succeeded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The sync lease, claimed with a conditional UPDATE (organizations/psa_sync.py): one sync at a
+    # time, and a run that outlived its lease cannot apply over a newer run.
+    sync_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_lease_holder = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "PSA settings"
+        verbose_name_plural = "PSA settings"
+        permissions = [("configure_psa", "Can configure the PSA (Autotask) sync")]
+
+    def __str__(self):
+        return "Autotask PSA settings"
+
+    @classmethod
+    def load(cls) -> "PsaSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.username and self.secret and self.integration_code)
+
+    @staticmethod
+    def mask(value: str) -> str:
+        """Enough to recognise which value is stored, never enough to use it."""
+        if not value:
+            return ""
+        return "••••" if len(value) <= 8 else f"••••{value[-4:]}"
+
+    @property
+    def masked_secret(self) -> str:
+        return self.mask(self.secret)
+
+    @property
+    def masked_integration_code(self) -> str:
+        return self.mask(self.integration_code)
+
+
+class PsaSyncStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class PsaSyncTrigger(models.TextChoices):
+    NIGHTLY = "nightly", "Nightly"
+    MANUAL = "manual", "Manual"
+
+
+class PsaSyncRunQuerySet(models.QuerySet):
+    def in_progress(self):
+        """Runs queued or running."""
+        return self.filter(status__in=[PsaSyncStatus.QUEUED, PsaSyncStatus.RUNNING])
+
+
+class PsaSyncRun(models.Model):
+    """One sync of organizations from the PSA: all or nothing, with what it changed."""
+
+    trigger = models.CharField(max_length=16, choices=PsaSyncTrigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=PsaSyncStatus.choices, default=PsaSyncStatus.QUEUED
+    )
+    pages_fetched = models.PositiveIntegerField(default=0)
+    companies_fetched = models.PositiveIntegerField(default=0)
+    # Requests sent to the PSA (every attempt counts against Autotask's hourly threshold).
+    requests_made = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField("created", default=0)
+    updated_count = models.PositiveIntegerField("updated", default=0)
+    deactivated_count = models.PositiveIntegerField("deactivated", default=0)
+    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
+    error = models.TextField(blank=True)
+
+    objects = PsaSyncRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        indexes = [models.Index(fields=["-queued_at"], name="psa_sync_run_queued_idx")]
+
+    def __str__(self):
+        return f"PSA {self.get_trigger_display()} sync #{self.pk}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (PsaSyncStatus.QUEUED, PsaSyncStatus.RUNNING)
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None

@@ -1,0 +1,402 @@
+"""The organization sync from Autotask PSA: settings, queueing, and one all-or-nothing run.
+
+A run fetches everything first (zone, company types, every page), then applies it in one
+transaction: organizations are created or updated by Autotask id, those no longer in the PSA
+become inactive (never deleted; their mappings stay), and only differences are written, so an
+unchanged PSA writes no rows. One run at a time: a lease on the PsaSettings row, claimed with a
+conditional UPDATE.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from mapping_portal.lib.http import validate_api_url
+from mapping_portal.lib.text import strip_control_characters
+
+from .autotask import (
+    COMPARED_FIELDS,
+    AutotaskClient,
+    PsaCompany,
+    PsaError,
+    company_from,
+    psa_setting,
+)
+from .importing import parent_loops
+from .models import Organization, PsaSettings, PsaSyncRun, PsaSyncStatus, PsaSyncTrigger
+from .signals import announce_organizations_changed
+
+log = logging.getLogger(__name__)
+
+# A run still queued after this long lost its broker message (or no worker is running).
+STALE_QUEUED_AFTER = timedelta(hours=1)
+PROGRESS_INTERVAL = 0.25  # seconds between live progress writes during a fetch
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    unchanged: int = 0
+
+
+class Superseded(Exception):
+    """The run's lease ran out and a newer run took the sync over."""
+
+
+def lock_lease() -> timedelta:
+    return timedelta(seconds=psa_setting("AUTOTASK_SYNC_LOCK_SECONDS", 3600))
+
+
+@transaction.atomic
+def configure_psa(
+    *, base_url: str, username: str, secret: str = "", integration_code: str = ""
+) -> PsaSettings:
+    """Store how to reach Autotask. A blank secret or integration code keeps the stored one (the
+    page never shows them back); ValidationError when something is missing or malformed."""
+    psa = PsaSettings.objects.select_for_update().get(pk=PsaSettings.load().pk)
+    psa.base_url = base_url.strip()
+    psa.username = username.strip()
+    if secret:
+        psa.secret = secret.strip()
+    if integration_code:
+        psa.integration_code = integration_code.strip()
+    errors = {}
+    try:
+        validate_api_url(psa.base_url)
+    except ValidationError as exc:
+        errors["base_url"] = exc.messages
+    for field, label in (
+        ("username", "API username"),
+        ("secret", "secret"),
+        ("integration_code", "API integration code"),
+    ):
+        if not getattr(psa, field):
+            errors[field] = [f"Enter the {label}."]
+    if errors:
+        raise ValidationError(errors)
+    psa.save(update_fields=["base_url", "username", "secret", "integration_code"])
+    return psa
+
+
+def _expire_stale_runs() -> None:
+    """Close runs that will never finish, so they block neither Sync now nor the polling."""
+    now = timezone.now()
+    PsaSyncRun.objects.filter(
+        status=PsaSyncStatus.QUEUED, queued_at__lt=now - STALE_QUEUED_AFTER
+    ).update(
+        status=PsaSyncStatus.FAILED,
+        finished_at=now,
+        error="The sync never started: is a Celery worker running?",
+    )
+    PsaSyncRun.objects.filter(
+        status=PsaSyncStatus.RUNNING, started_at__lt=now - lock_lease()
+    ).update(
+        status=PsaSyncStatus.FAILED,
+        finished_at=now,
+        error="The sync was interrupted (its worker stopped before finishing).",
+    )
+
+
+def _new_run(trigger: str, user) -> tuple[PsaSyncRun, bool]:
+    """A new queued run, or the one already queued or running, and whether it is new (call
+    inside a transaction)."""
+    psa = PsaSettings.objects.select_for_update().get(pk=PsaSettings.load().pk)
+    if not psa.configured:
+        raise ValidationError(
+            "Configure Autotask PSA (base URL, username, secret and "
+            "integration code) before syncing."
+        )
+    _expire_stale_runs()
+    current = PsaSyncRun.objects.in_progress().first()
+    if current is not None:
+        return current, False
+    return PsaSyncRun.objects.create(trigger=trigger, requested_by=user), True
+
+
+def request_sync(trigger: str = PsaSyncTrigger.MANUAL, user=None) -> PsaSyncRun:
+    """Queue a sync (after commit), or return the one already queued or running, so pressing
+    Sync now twice queues one sync."""
+    from .tasks import sync_organizations_task
+
+    with transaction.atomic():
+        run, created = _new_run(trigger, user)
+        if created:
+            transaction.on_commit(lambda: sync_organizations_task.delay(run.pk))
+    return run
+
+
+def sync_now(trigger: str = PsaSyncTrigger.MANUAL, user=None) -> PsaSyncRun:
+    """Run a sync in this process and wait for it (the command, the nightly task). Returns the
+    finished run, or the run already in progress elsewhere."""
+    with transaction.atomic():
+        run, created = _new_run(trigger, user)
+    if not created:
+        return run
+    return run_psa_sync(run.pk) or PsaSyncRun.objects.get(pk=run.pk)
+
+
+def claim(holder: int) -> bool:
+    """Take the sync lease for run `holder`: a conditional UPDATE only one caller can win."""
+    now = timezone.now()
+    return bool(
+        PsaSettings.objects.filter(pk=PsaSettings.load().pk)
+        .filter(Q(sync_locked_until__isnull=True) | Q(sync_locked_until__lt=now))
+        .update(sync_locked_until=now + lock_lease(), sync_lease_holder=holder)
+    )
+
+
+def release(holder: int) -> None:
+    PsaSettings.objects.filter(sync_lease_holder=holder).update(
+        sync_locked_until=None, sync_lease_holder=None
+    )
+
+
+def fence(holder: int) -> None:
+    """Inside the apply's transaction: go on only while `holder` still holds the lease (the UPDATE
+    also locks the row until commit on PostgreSQL)."""
+    if not PsaSettings.objects.filter(sync_lease_holder=holder).update(sync_lease_holder=holder):
+        raise Superseded
+
+
+class RequestBudget:
+    """This run's share of Autotask's threshold (10,000 requests per rolling hour per database,
+    shared with every other integration): AUTOTASK_REQUESTS_PER_HOUR minus what the portal's runs
+    of the last hour used. The run stops cleanly, applying nothing, before it would pass it."""
+
+    def __init__(self, run: PsaSyncRun):
+        limit = psa_setting("AUTOTASK_REQUESTS_PER_HOUR", 1000)
+        since = timezone.now() - timedelta(hours=1)
+        used = (
+            PsaSyncRun.objects.filter(started_at__gte=since)
+            .exclude(pk=run.pk)
+            .aggregate(total=Sum("requests_made"))["total"]
+            or 0
+        )
+        self.limit, self.used, self.count = limit, used, 0
+
+    def __call__(self) -> None:
+        if self.used + self.count >= self.limit:
+            raise PsaError(
+                f"Stopped before Autotask's hourly request budget: {self.used + self.count} of "
+                f"{self.limit} requests (AUTOTASK_REQUESTS_PER_HOUR) used in the last hour; "
+                "nothing was applied. The next run will go on."
+            )
+        self.count += 1
+
+
+def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaCompany]:
+    """Every company from Autotask (or PsaError), recording progress on the run as pages come."""
+    companies: list[PsaCompany] = []
+    with AutotaskClient(
+        base_url=psa.base_url,
+        username=psa.username,
+        secret=psa.secret,
+        integration_code=psa.integration_code,
+        before_request=budget,
+    ) as client:
+        zone = client.discover_zone()
+        PsaSettings.objects.filter(pk=psa.pk).exclude(zone_url=zone).update(zone_url=zone)
+        types = client.company_types()
+        max_pages = psa_setting("AUTOTASK_SYNC_MAX_PAGES", 1000)
+        last_write = time.monotonic()
+        for number, items in enumerate(client.company_pages(max_pages), start=1):
+            where = f"Companies page {number}"
+            companies += filter(None, (company_from(item, types, where) for item in items))
+            run.pages_fetched, run.companies_fetched = number, len(companies)
+            # Live progress for the page, a few times a second at most rather than once per page;
+            # the final figures are saved with the run.
+            if time.monotonic() - last_write >= PROGRESS_INTERVAL:
+                PsaSyncRun.objects.filter(pk=run.pk).update(
+                    pages_fetched=number,
+                    companies_fetched=len(companies),
+                    requests_made=budget.count,
+                )
+                last_write = time.monotonic()
+    check_parents(companies)
+    return companies
+
+
+def check_parents(companies: list[PsaCompany]) -> None:
+    """Every parent must be a fetched company, and parent links must not loop."""
+    ids = {company.autotask_id for company in companies}
+    for company in companies:
+        if company.parent_id is not None and company.parent_id not in ids:
+            raise PsaError(
+                f"Company id {company.autotask_id} names parent {company.parent_id}, which "
+                "Autotask did not return (can the API user see it?); nothing was applied."
+            )
+    parent_of = {c.autotask_id: c.parent_id for c in companies if c.parent_id is not None}
+    for loop in parent_loops(parent_of):
+        raise PsaError(
+            f"Parent links form a loop: {' → '.join(map(str, loop[:10]))}; nothing was applied."
+        )
+
+
+def run_psa_sync(run_id: int) -> PsaSyncRun | None:
+    """Carry out a queued run. Safe to call twice for one run (the second call finds it no longer
+    queued and does nothing) and for two runs at once (the one without the lease is skipped)."""
+    started = timezone.now()
+    if not PsaSyncRun.objects.filter(pk=run_id, status=PsaSyncStatus.QUEUED).update(
+        status=PsaSyncStatus.RUNNING, started_at=started
+    ):
+        return None
+    run = PsaSyncRun.objects.get(pk=run_id)
+    if not claim(run.pk):
+        finish(run, PsaSyncStatus.SKIPPED, error="Another organization sync was running.")
+        return run
+    budget = RequestBudget(run)
+    try:
+        psa = PsaSettings.load()
+        try:
+            companies = fetch(psa, run, budget)
+            counts = apply_companies(companies, now=started, holder=run.pk)
+        except PsaError as exc:
+            log.warning("Organization sync #%s failed: %s", run.pk, exc)
+            finish(run, PsaSyncStatus.FAILED, error=str(exc), requests=budget.count)
+            return run
+        except Superseded:
+            finish(
+                run,
+                PsaSyncStatus.FAILED,
+                requests=budget.count,
+                error="Superseded: this sync outlived its lease and a newer sync took over, "
+                "so nothing was applied.",
+            )
+            return run
+        PsaSettings.objects.filter(pk=psa.pk).update(last_sync_succeeded_at=timezone.now())
+        finish(run, PsaSyncStatus.SUCCEEDED, counts=counts, requests=budget.count)
+        return run
+    except Exception as exc:
+        finish(
+            run,
+            PsaSyncStatus.FAILED,
+            requests=budget.count,
+            error=f"Unexpected error: {type(exc).__name__}: {exc}",
+        )
+        raise
+    finally:
+        release(run.pk)
+
+
+def finish(
+    run: PsaSyncRun,
+    status: str,
+    *,
+    error: str = "",
+    counts: Counts | None = None,
+    requests: int = 0,
+) -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    # Messages may quote what Autotask said; the run log must store whatever it was.
+    run.error = strip_control_characters(error)
+    run.requests_made = requests
+    fields = [
+        "status",
+        "finished_at",
+        "error",
+        "requests_made",
+        "pages_fetched",
+        "companies_fetched",
+    ]
+    if counts is not None:
+        run.created_count, run.updated_count = counts.created, counts.updated
+        run.deactivated_count, run.unchanged_count = counts.deactivated, counts.unchanged
+        fields += ["created_count", "updated_count", "deactivated_count", "unchanged_count"]
+    run.save(update_fields=fields)
+
+
+def depth_levels(companies: list[PsaCompany], stored: set[int]) -> list[list[PsaCompany]]:
+    """`companies` grouped so that each one comes after its parent, when the parent is new too:
+    then every new organization gets its parent in its own INSERT. Parents were checked to exist
+    and not to loop."""
+    by_id = {company.autotask_id: company for company in companies}
+    depth: dict[int, int] = {}
+    for company in companies:
+        chain = []
+        node = company
+        while node.autotask_id not in depth:
+            if node.parent_id is None or node.parent_id in stored:
+                depth[node.autotask_id] = 0
+                break
+            chain.append(node)
+            node = by_id[node.parent_id]
+        base = depth[node.autotask_id]
+        for offset, member in enumerate(reversed(chain), start=1):
+            depth[member.autotask_id] = base + offset
+    levels: list[list[PsaCompany]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for company in companies:
+        levels[depth[company.autotask_id]].append(company)
+    return levels
+
+
+@transaction.atomic
+def apply_companies(companies: list[PsaCompany], *, now, holder: int | None = None) -> Counts:
+    """Store one complete fetch; returns what changed. Reads the stored organizations with one
+    query and writes only differences (an unchanged PSA writes nothing). Organizations missing
+    from the PSA become inactive, never deleted. With `holder`, raises Superseded, writing
+    nothing, unless that run still holds the sync lease."""
+    if holder is not None:
+        fence(holder)
+    counts = Counts()
+    stored = {
+        org.autotask_id: org
+        for org in Organization.objects.only("pk", "autotask_id", "parent_id", *COMPARED_FIELDS)
+    }
+    autotask_id_of = {org.pk: org.autotask_id for org in stored.values()}
+    new, to_update, fields = [], [], set()
+    for company in companies:
+        org = stored.get(company.autotask_id)
+        if org is None:
+            new.append(company)
+            continue
+        changed = [name for name in COMPARED_FIELDS if getattr(org, name) != getattr(company, name)]
+        if autotask_id_of.get(org.parent_id) != company.parent_id:
+            changed.append("parent")  # its pk is known once new parents are stored
+        if changed:
+            for name in changed:
+                if name != "parent":
+                    setattr(org, name, getattr(company, name))
+            org.updated_at = now
+            fields.update(changed)
+            to_update.append((org, company.parent_id))
+        else:
+            counts.unchanged += 1
+    pk_of = {autotask_id: org.pk for autotask_id, org in stored.items()}
+    for level in depth_levels(new, set(stored)):
+        created = Organization.objects.bulk_create(
+            [
+                Organization(
+                    autotask_id=company.autotask_id,
+                    parent_id=pk_of[company.parent_id] if company.parent_id else None,
+                    **{name: getattr(company, name) for name in COMPARED_FIELDS},
+                )
+                for company in level
+            ],
+            batch_size=1000,
+        )
+        pk_of.update((org.autotask_id, org.pk) for org in created)
+    if to_update:
+        for org, parent_id in to_update:
+            org.parent_id = pk_of[parent_id] if parent_id else None
+        Organization.objects.bulk_update(
+            [org for org, _ in to_update], [*sorted(fields), "updated_at"], batch_size=1000
+        )
+    fetched = {company.autotask_id for company in companies}
+    missing = [org.pk for org in stored.values() if org.active and org.autotask_id not in fetched]
+    for start in range(0, len(missing), 1000):
+        Organization.objects.filter(pk__in=missing[start : start + 1000]).update(
+            active=False, updated_at=now
+        )
+    counts.created, counts.updated, counts.deactivated = len(new), len(to_update), len(missing)
+    if counts.created or counts.updated or counts.deactivated:
+        announce_organizations_changed(Organization)
+    return counts
