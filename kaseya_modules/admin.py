@@ -205,7 +205,26 @@ class SyncRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "stopped_by", "trigger", "module"]
     list_select_related = ["module"]
-    readonly_fields = [field.name for field in SyncRun._meta.fields]
+    # Spelled out: the fields shared with every run (mapping_portal.lib.runs) come first in _meta.
+    readonly_fields = [
+        "id",
+        "module",
+        "trigger",
+        "requested_by",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "status",
+        "pages_fetched",
+        "organizations_fetched",
+        "new_count",
+        "updated_count",
+        "deactivated_count",
+        "unchanged_count",
+        "error",
+        "stopped_by",
+        "notified_at",
+    ]
 
 
 @admin.register(ModuleMappingChange)

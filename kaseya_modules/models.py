@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from mapping_portal.lib.runs import Run, RunQuerySet, RunStatus
+
 from .sources.base import PAGE_CAP, REQUEST_DEADLINE, SYNC_DEADLINE
 
 
@@ -310,12 +312,7 @@ class SyncTrigger(models.TextChoices):
     ENABLEMENT = "enablement", "Enablement"
 
 
-class SyncStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped"
+SyncStatus = RunStatus
 
 
 class SyncLimit(models.TextChoices):
@@ -327,51 +324,23 @@ class SyncLimit(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded by a newer sync"
 
 
-class SyncRunQuerySet(models.QuerySet):
-    def in_progress(self):
-        return self.filter(status__in=[SyncStatus.QUEUED, SyncStatus.RUNNING])
-
-
-class SyncRun(models.Model):
+class SyncRun(Run):
     module = models.ForeignKey(KaseyaModule, on_delete=models.CASCADE, related_name="sync_runs")
     trigger = models.CharField(max_length=16, choices=SyncTrigger.choices)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    queued_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
-    pages_fetched = models.PositiveIntegerField(default=0)
     organizations_fetched = models.PositiveIntegerField(default=0)
     new_count = models.PositiveIntegerField("new", default=0)
-    updated_count = models.PositiveIntegerField("updated", default=0)
-    deactivated_count = models.PositiveIntegerField("deactivated", default=0)
-    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
-    error = models.TextField(blank=True)
     stopped_by = models.CharField(max_length=32, choices=SyncLimit.choices, blank=True)
     # Set when the email about this run's new unmapped module organizations was claimed, so a
     # task run twice sends it once.
     notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = SyncRunQuerySet.as_manager()
+    objects = RunQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-queued_at", "-pk"]
+    class Meta(Run.Meta):
         indexes = [models.Index(fields=["module", "-queued_at"], name="sync_run_module_idx")]
 
     def __str__(self):
         return f"{self.module} {self.get_trigger_display()} sync #{self.pk}"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.status in (SyncStatus.QUEUED, SyncStatus.RUNNING)
-
-    @property
-    def duration(self):
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None
 
 
 class BatchKind(models.TextChoices):

@@ -1,9 +1,10 @@
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
+
+from mapping_portal.lib.runs import Run, RunQuerySet, RunStatus
 
 
 class OrganizationType(models.TextChoices):
@@ -214,12 +215,7 @@ class PsaSettings(models.Model):
         return self.mask(self.integration_code)
 
 
-class PsaSyncStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped"
+PsaSyncStatus = RunStatus
 
 
 class PsaSyncTrigger(models.TextChoices):
@@ -227,50 +223,19 @@ class PsaSyncTrigger(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
-class PsaSyncRunQuerySet(models.QuerySet):
-    def in_progress(self):
-        """Runs queued or running."""
-        return self.filter(status__in=[PsaSyncStatus.QUEUED, PsaSyncStatus.RUNNING])
-
-
-class PsaSyncRun(models.Model):
+class PsaSyncRun(Run):
     """One sync of organizations from the PSA: all or nothing, with what it changed."""
 
     trigger = models.CharField(max_length=16, choices=PsaSyncTrigger.choices)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    queued_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(
-        max_length=16, choices=PsaSyncStatus.choices, default=PsaSyncStatus.QUEUED
-    )
-    pages_fetched = models.PositiveIntegerField(default=0)
     companies_fetched = models.PositiveIntegerField(default=0)
     # Requests sent to the PSA (every attempt counts against Autotask's hourly threshold).
     requests_made = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField("created", default=0)
-    updated_count = models.PositiveIntegerField("updated", default=0)
-    deactivated_count = models.PositiveIntegerField("deactivated", default=0)
-    unchanged_count = models.PositiveIntegerField("unchanged", default=0)
-    error = models.TextField(blank=True)
 
-    objects = PsaSyncRunQuerySet.as_manager()
+    objects = RunQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-queued_at", "-pk"]
+    class Meta(Run.Meta):
         indexes = [models.Index(fields=["-queued_at"], name="psa_sync_run_queued_idx")]
 
     def __str__(self):
         return f"PSA {self.get_trigger_display()} sync #{self.pk}"
-
-    @property
-    def in_progress(self) -> bool:
-        return self.status in (PsaSyncStatus.QUEUED, PsaSyncStatus.RUNNING)
-
-    @property
-    def duration(self):
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None

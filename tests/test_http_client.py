@@ -6,7 +6,7 @@ import time
 import pytest
 from werkzeug import Response
 
-from mapping_portal.lib.http import HttpError, JsonClient
+from mapping_portal.lib.http import OVERALL, Deadline, HttpError, JsonClient
 
 
 def client(**options):
@@ -71,3 +71,35 @@ def test_the_query_string_never_reaches_an_error_message(httpserver):
         http.request_json("GET", httpserver.url_for("/missing?user=secret-user"), where="page 1")
 
     assert "secret-user" not in str(error.value)
+
+
+def test_a_retry_that_would_wait_past_the_overall_deadline_ends_without_waiting(httpserver):
+    httpserver.expect_request("/busy").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "2"}
+    )
+
+    http = JsonClient(backoff=0.01, backoff_cap=5, deadline=Deadline(1))
+
+    with http, pytest.raises(HttpError) as error:
+        http.request_json("GET", httpserver.url_for("/busy"), where="page 1")
+
+    assert (error.value.expired, error.value.transient) == (OVERALL, True)
+    assert len(httpserver.log) == 1
+
+
+def test_a_request_gets_no_more_than_what_is_left_of_the_overall_deadline(httpserver):
+    requests = []
+
+    def slow(request):
+        requests.append(request.path)
+        time.sleep(1.5)
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+
+    with client(request_deadline=60, deadline=Deadline(0.3)) as http:
+        with pytest.raises(HttpError, match="Stopped at the deadline") as error:
+            http.request_json("GET", httpserver.url_for("/slow"), where="page 1")
+
+    assert error.value.expired == OVERALL
+    assert requests == ["/slow"]  # not retried: the time is up

@@ -2,8 +2,6 @@
 organizations, their parents and their usage — fetched completely before anything is applied."""
 
 import gc
-import json
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -12,6 +10,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 
+from mapping_portal.lib import http
 from mapping_portal.lib.text import CONTROL_CHARACTERS, control_character
 
 KINDS = ("organization", "site", "location")
@@ -59,18 +58,12 @@ ProgressCallback = Callable[[int, int], None]  # (pages fetched, organizations f
 def validate_base_url(kind: str, base_url: str) -> None:
     """The one rule for a source's base URL (model clean, forms and the command share it)."""
     from django.core.exceptions import ValidationError
-    from django.core.validators import URLValidator
 
     if kind == "fixture":
         if base_url.startswith("/") or ".." in base_url.split("/"):
             raise ValidationError("A fixture is a path relative to kaseya_modules/fixtures/.")
         return
-    try:
-        URLValidator(schemes=["http", "https"])(base_url)
-    except ValidationError:
-        raise ValidationError("Enter an http:// or https:// URL.") from None
-    if "?" in base_url or "#" in base_url:
-        raise ValidationError("The base URL must not carry a query or fragment.")
+    http.validate_api_url(base_url)
 
 
 def source_setting(name: str, default):
@@ -78,16 +71,9 @@ def source_setting(name: str, default):
     return getattr(settings, name, default)
 
 
-class Deadline:
+class Deadline(http.Deadline):
     """The time by which a whole fetch must be done. The per-read socket timeout alone never ends
     a server that keeps sending a byte now and then, nor a feed whose cursors never end."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
 
     def exceeded(self, where: str) -> SourceError:
         return SourceError(
@@ -101,13 +87,9 @@ def parse_json(body: bytes | str, *, where: str):
     """Decoded JSON, or a permanent SourceError naming `where`. Nesting deep enough to exhaust
     the decoder's recursion (a feed page is a flat list) is malformed data, not a crash."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"Malformed JSON on {where}: {exc}", permanent=True) from None
-    except RecursionError:
-        raise SourceError(
-            f"Malformed JSON on {where}: nested too deeply to read.", permanent=True
-        ) from None
+        return http.decode_json(body)
+    except ValueError as exc:
+        raise SourceError(f"Malformed JSON on {where}: {exc}.", permanent=True) from None
 
 
 class Source:

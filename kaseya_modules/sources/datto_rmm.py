@@ -21,7 +21,7 @@ from itertools import count
 from urllib.parse import urlencode, urlsplit
 
 from .base import FetchedOrganization, Source, SourceError, parse_psa_id, source_setting
-from .http import Client, HttpStatusError, get_json, without_query
+from .http import Client, StatusAnswer, get_json, without_query
 
 PAGE_SIZE = 250
 # Datto RMM's system site holding deleted devices: not a customer, never billable.
@@ -129,7 +129,7 @@ class DattoClient(Client):
         self.token: str | None = None
         self.limiter = SlidingWindow(source_setting("DATTO_RMM_READS_PER_MINUTE", 600))
 
-    def request(self, url: str, headers: dict[str, str], data: bytes | None) -> bytes:
+    def attempt(self, method: str, url: str, headers: dict[str, str], data) -> bytes:
         is_api = data is None
         if is_api and self.token is None:
             self.token = self.source.access_token(self)
@@ -139,8 +139,8 @@ class DattoClient(Client):
                 headers = {**headers, "Authorization": f"Bearer {self.token}"}
             self.limiter.wait()
             try:
-                return super().request(url, headers, data)
-            except HttpStatusError as exc:
+                return super().attempt(method, url, headers, data)
+            except StatusAnswer as exc:
                 if not is_api and exc.status in (400, 401):
                     raise SourceError(
                         f"Datto RMM refused the API key and secret (HTTP {exc.status} on the "
@@ -185,7 +185,7 @@ class DattoClient(Client):
                     ) from None
                 raise
 
-    def wait_out(self, exc: HttpStatusError, setting: str, default: float, url: str) -> None:
+    def wait_out(self, exc: StatusAnswer, setting: str, default: float, url: str) -> None:
         """Wait as long as the server asks (Retry-After, in seconds) or the setting says, within
         the fetch's deadline."""
         try:
