@@ -165,6 +165,7 @@ class AutotaskClient:
         self.http = JsonClient(
             timeout=psa_setting("AUTOTASK_TIMEOUT_SECONDS", 30.0),
             request_deadline=psa_setting("AUTOTASK_REQUEST_DEADLINE_SECONDS", 120.0),
+            deadline_setting="AUTOTASK_REQUEST_DEADLINE_SECONDS",
             attempts=psa_setting("AUTOTASK_ATTEMPTS", 4),
             backoff=psa_setting("AUTOTASK_BACKOFF_SECONDS", 1.0),
             backoff_cap=psa_setting("AUTOTASK_BACKOFF_CAP_SECONDS", 30.0),
