@@ -22,7 +22,7 @@ class OrganizationsConfig(AppConfig):
         )
         nav_links.add(
             Link(
-                "Autotask PSA",
+                "Organizations from Autotask",
                 "organizations:psa",
                 "organizations.configure_psa",
                 ("Admin", "Admin Categories", "Extensions & Integrations", "Autotask PSA"),
