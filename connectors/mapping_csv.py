@@ -40,11 +40,12 @@ def plan(rows) -> ImportPlan:
     organizations = {
         org.autotask_id: org for org in Organization.objects.filter(autotask_id__in=ids)
     }
-    current = dict(
-        OrganizationConnectorMapping.objects.filter(organization__autotask_id__in=ids)
-        .select_related("connector")
-        .values_list("organization__autotask_id", "connector__name")
-    )
+    mapped = OrganizationConnectorMapping.objects.filter(
+        organization__autotask_id__in=ids
+    ).values_list("organization__autotask_id", "connector_id", "connector__name")
+    current_ids, current = {}, {}
+    for autotask_id, connector_id, connector_name in mapped:
+        current_ids[autotask_id], current[autotask_id] = connector_id, connector_name
     seen = {}
     for line, cells in rows:
         try:
@@ -64,7 +65,7 @@ def plan(rows) -> ImportPlan:
                 subject=f"{org.name} ({org.autotask_id})",
                 before=mapped_to or default_label,
                 after=wanted.name if wanted else default_label,
-                apply=_applier(org, wanted),
+                apply=_applier(org, wanted, current_ids.get(org.autotask_id)),
             )
         )
     return result
@@ -91,11 +92,15 @@ def _plan_row(line, cells, connectors, default, organizations, seen):
     return org, target
 
 
-def _applier(org, connector):
+def _applier(org, connector, previewed_pk):
+    # The connector the preview showed (None: the default) travels with the change, so a mapping
+    # changed by someone else meanwhile is refused, never overwritten.
     def apply(user):
         if connector is None:
-            services.unmap_organization(org, user, reason="CSV import")
+            services.unmap_organization(
+                org, user, reason="CSV import", expected_connector=previewed_pk
+            )
         else:
-            services.map_organization(org, connector, user)
+            services.map_organization(org, connector, user, expected_connector=previewed_pk)
 
     return apply

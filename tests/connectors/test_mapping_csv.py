@@ -109,3 +109,22 @@ def test_connector_csv_pages_need_the_quickbooks_permission(client, world):
     client.force_login(make_user("nobody"))
     for url in urls:
         check(client, "get", url, 403)
+
+
+def test_apply_changes_nothing_when_a_mapping_moved_since_the_preview(
+    qb_client, world, default_connector, other_connector
+):
+    # given a preview that sends Plain Co to the other connector and Mapped Co back
+    preview = _upload(qb_client, f"autotask_id,connector\n201,\n202,{other_connector.name}\n")
+    plan = preview.context["plan"]
+    assert len(plan.changes) == 2
+    # and someone else removes Mapped Co's mapping meanwhile
+    OrganizationConnectorMapping.objects.filter(organization=world["mapped"]).delete()
+    # when the preview is applied
+    response = qb_client.post(
+        reverse("connectors:mapping_import"),
+        {"apply": "1", "token": preview.context["token"], "fingerprint": plan.fingerprint},
+    )
+    # then nothing is applied and the page says why
+    assert "Nothing was applied" in response.content.decode()
+    assert not OrganizationConnectorMapping.objects.filter(organization=world["plain"]).exists()
