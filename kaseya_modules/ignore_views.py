@@ -16,16 +16,8 @@ from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 from organizations.terms import current_term
 
-from . import mapping_bulk, mapping_reads
-from .mapping_views import (
-    PERMISSION,
-    _back_query,
-    _by_organization_context,
-    _enabled_modules,
-    _error_text,
-    _synced,
-    _with_messages,
-)
+from . import mapping_bulk, mapping_reads, tab_support
+from .mapping_views import by_organization_context
 from .models import MappingBatch
 
 PAGE_SIZE = 50
@@ -70,7 +62,7 @@ class WithoutEvidenceForm(forms.Form):
 
 
 def _form_error(form) -> str:
-    return _error_text(ValidationError(list(form.errors.values())))
+    return tab_support.error_text(ValidationError(list(form.errors.values())))
 
 
 def _done_message(batch, term) -> str:
@@ -85,13 +77,13 @@ def _done_message(batch, term) -> str:
     return f"{done}, as one bulk action (Bulk actions can undo it)."
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_POST
 def bulk_ignore(request):
     """Map by Organization's bulk form: the selected organizations have nothing in the chosen
     module. All or nothing; the page comes back with the counts."""
-    modules = _enabled_modules()
-    form = BulkIgnoreForm(request.POST, _synced(modules))
+    modules = tab_support.enabled_modules()
+    form = BulkIgnoreForm(request.POST, tab_support.synced(modules))
     if form.is_valid():
         module = form.cleaned_data["module"]
         try:
@@ -99,7 +91,7 @@ def bulk_ignore(request):
                 form.cleaned_data["ids"], module, request.user
             )
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, tab_support.error_text(exc))
         else:
             messages.success(request, _done_message(batch, current_term()))
     else:
@@ -107,16 +99,16 @@ def bulk_ignore(request):
     if request.htmx:
         # The filters and page ride along in `back`, so the list comes back as it was.
         request.GET = QueryDict(request.POST.get("back", ""))
-        context = _by_organization_context(request)
+        context = by_organization_context(request)
         html = render_to_string(
             "kaseya_modules/mapping/by_organization.html#results", context, request
         )
-        return _with_messages(request, html, context["modules"])
-    return redirect(reverse("kaseya_modules:map_by_organization") + _back_query(request))
+        return tab_support.with_messages(request, html, context["modules"])
+    return redirect(reverse("kaseya_modules:map_by_organization") + tab_support.back_query(request))
 
 
 def _review_context(request, form, modules):
-    synced = _synced(modules)
+    synced = tab_support.synced(modules)
     module = form.cleaned_data["module"] if form.is_valid() else None
     chosen = [module] if module else synced
     counts = mapping_bulk.without_evidence_counts(synced)
@@ -149,13 +141,13 @@ def _review_context(request, form, modules):
     return context
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_http_methods(["GET", "POST"])
 def ignore_without_evidence(request):
     """GET: what "ignore everything with no evidence" would do, per module. POST: do it, as one
     batch, provided the total is still the one reviewed."""
-    modules = _enabled_modules()
-    synced = _synced(modules)
+    modules = tab_support.enabled_modules()
+    synced = tab_support.synced(modules)
     data = request.POST if request.method == "POST" else request.GET
     form = WithoutEvidenceForm(data, synced)
     if request.method == "POST":
@@ -171,7 +163,7 @@ def ignore_without_evidence(request):
                     expected=form.cleaned_data["expected"],
                 )
             except ValidationError as exc:
-                messages.error(request, _error_text(exc))
+                messages.error(request, tab_support.error_text(exc))
             else:
                 messages.success(request, _done_message(batch, current_term()))
                 return redirect("kaseya_modules:bulk_actions")
@@ -182,11 +174,11 @@ def ignore_without_evidence(request):
     return render(request, "kaseya_modules/ignore/without_evidence.html", context)
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_GET
 def bulk_actions(request):
     """The Bulk actions history: each batch with who, when, how many, and its Undo."""
-    modules = _enabled_modules()
+    modules = tab_support.enabled_modules()
     page, query = paginate(
         request, mapping_bulk.bulk_actions(), BATCH_PAGE_SIZE, request.GET.get("page")
     )
@@ -199,7 +191,7 @@ def bulk_actions(request):
     return render(request, "kaseya_modules/ignore/bulk_actions.html", context)
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_POST
 def undo_bulk_action(request, pk):
     """Un-ignore what one batch ignored and still stands; the rest is skipped and counted."""
@@ -207,7 +199,7 @@ def undo_bulk_action(request, pk):
     try:
         batch = mapping_bulk.undo_batch(batch, request.user)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, tab_support.error_text(exc))
     else:
         undone, skipped = batch.undone_count, batch.skipped_count
         text = f"Undone: {undone} ignore{pluralize(undone)} removed."

@@ -20,7 +20,7 @@ from organizations.forms import TypeaheadForm
 from organizations.models import Organization
 from organizations.terms import current_term
 
-from . import mapping, mapping_bulk, mapping_csv, mapping_reads
+from . import mapping, mapping_bulk, mapping_csv, mapping_reads, tab_support
 from .forms import (
     BulkMapForm,
     ByModuleOrganizationFilterForm,
@@ -31,41 +31,11 @@ from .forms import (
 )
 from .models import KaseyaModule, ModuleOrganization
 
-PERMISSION = "kaseya_modules.manage_icb"
 PAGE_SIZE = 25
 TYPEAHEAD_LIMIT = 15
 
 
-def _with_urls(module):
-    module.typeahead_url = reverse("kaseya_modules:module_org_typeahead", args=[module.code])
-    return module
-
-
-def _enabled_modules():
-    return [_with_urls(m) for m in KaseyaModule.objects.icb_enabled().order_by("name", "pk")]
-
-
-def _synced(modules):
-    return [module for module in modules if not module.waiting_for_first_sync]
-
-
-def _error_text(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
-
-
-def _with_messages(request, html: str, modules=None) -> HttpResponse:
-    """An htmx answer: the swapped fragment plus messages (and counters) out of band."""
-    html += render_to_string("kaseya_modules/_oob_messages.html", {}, request)
-    if modules is not None:
-        html += render_to_string(
-            "kaseya_modules/mapping/_counts.html",
-            {"counts": mapping_reads.yet_to_be_mapped(modules), "oob": True},
-            request,
-        )
-    return HttpResponse(html)
-
-
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_GET
 def mapping_home(request):
     return redirect("kaseya_modules:map_by_organization")
@@ -74,27 +44,10 @@ def mapping_home(request):
 # --- Map by Organization ----------------------------------------------------------------------
 
 
-class _Counted:
-    """A queryset whose row count is already known (the yet-to-be-mapped counter), so the
-    paginator does not run the same grouped subquery a second time."""
-
-    def __init__(self, queryset, count):
-        self.queryset, self._count = queryset, count
-
-    def count(self):
-        return self._count
-
-    def __len__(self):
-        return self._count
-
-    def __getitem__(self, key):
-        return self.queryset[key]
-
-
-def _by_organization_context(request):
-    modules = _enabled_modules()
+def by_organization_context(request):
+    modules = tab_support.enabled_modules()
     columns = mapping_reads.ordered_columns(request.user, modules)
-    synced = _synced(modules)
+    synced = tab_support.synced(modules)
     form = ByOrganizationFilterForm(request.GET)
     organizations = Organization.objects.billable()
     counts = mapping_reads.yet_to_be_mapped(modules)
@@ -110,7 +63,7 @@ def _by_organization_context(request):
         organizations = organizations.search(form.cleaned_data["q"])
     organizations = organizations.only("pk", "name").order_by("name_upper", "pk")
     if known_count is not None:
-        organizations = _Counted(organizations, known_count)
+        organizations = tab_support.Counted(organizations, known_count)
     page, query = paginate(request, organizations, PAGE_SIZE, request.GET.get("page"))
     ids = [org.pk for org in page]
     cells = mapping_reads.cells_for(ids, synced)
@@ -138,27 +91,20 @@ def _by_organization_context(request):
     }
 
 
-def _render_tab(request, template, context):
-    """A tab page; for htmx, only its results (search, paging) or the whole tab (tab switch)."""
-    if request.htmx and not request.htmx.boosted:
-        template += "#results" if request.htmx.target == "results" else "#tab"
-    return render(request, template, context)
-
-
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_GET
 def map_by_organization(request):
-    return _render_tab(
-        request, "kaseya_modules/mapping/by_organization.html", _by_organization_context(request)
+    return tab_support.render_tab(
+        request, "kaseya_modules/mapping/by_organization.html", by_organization_context(request)
     )
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_POST
 def map_columns(request):
     """The column chooser: move one column left or right; the order is saved for the user and
     the table comes back in the new order."""
-    modules = _enabled_modules()
+    modules = tab_support.enabled_modules()
     form = ColumnsForm(request.POST)
     if form.is_valid():
         codes = form.cleaned_data["order"] or [
@@ -169,14 +115,9 @@ def map_columns(request):
             codes = mapping_reads.moved(codes, code, int(step))
         mapping_reads.save_column_order(request.user, codes, modules)
     if request.htmx:
-        context = _by_organization_context(request)
+        context = by_organization_context(request)
         return render(request, "kaseya_modules/mapping/by_organization.html#results", context)
-    return redirect(reverse("kaseya_modules:map_by_organization") + _back_query(request))
-
-
-def _back_query(request) -> str:
-    query = request.POST.get("back", "")
-    return f"?{query}" if query and "\n" not in query else ""
+    return redirect(reverse("kaseya_modules:map_by_organization") + tab_support.back_query(request))
 
 
 def _cell_context(request, organization, module, *, error=None, conflict=None):
@@ -192,19 +133,19 @@ def _cell_context(request, organization, module, *, error=None, conflict=None):
     }
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_http_methods(["GET", "POST"])
 def map_cell(request, organization_pk, code):
     """One Map by Organization cell: GET renders it, POST maps, ignores or clears it."""
     organization = get_object_or_404(
         Organization.objects.only("pk", "name", "org_type"), pk=organization_pk
     )
-    module = _with_urls(get_object_or_404(KaseyaModule.objects.icb_enabled(), code=code))
+    module = tab_support.with_urls(get_object_or_404(KaseyaModule.objects.icb_enabled(), code=code))
     error = conflict = None
     if request.method == "POST":
         form = CellForm(request.POST)
         if not form.is_valid():
-            error = _error_text(ValidationError(list(form.errors.values())))
+            error = tab_support.error_text(ValidationError(list(form.errors.values())))
         else:
             data = form.cleaned_data
             try:
@@ -226,21 +167,23 @@ def map_cell(request, organization_pk, code):
                         organization, module, module_org, request.user, expected=data["expected"]
                     )
             except mapping.MappingConflict as exc:
-                conflict = _error_text(exc)
+                conflict = tab_support.error_text(exc)
             except ValidationError as exc:
-                error = _error_text(exc)
+                error = tab_support.error_text(exc)
         if not request.htmx:
             if error or conflict:
                 messages.error(request, error or conflict)
-            return redirect(reverse("kaseya_modules:map_by_organization") + _back_query(request))
+            return redirect(
+                reverse("kaseya_modules:map_by_organization") + tab_support.back_query(request)
+            )
     context = _cell_context(request, organization, module, error=error, conflict=conflict)
     html = render_to_string("kaseya_modules/mapping/_cell.html", context, request)
     if request.method == "POST":
-        return _with_messages(request, html, _enabled_modules())
+        return tab_support.with_messages(request, html, tab_support.enabled_modules())
     return HttpResponse(html)
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_GET
 def module_org_typeahead(request, code):
     """Active module organizations of one synced module whose name contains the query."""
@@ -265,7 +208,7 @@ def module_org_typeahead(request, code):
 
 
 def _module_org_rows(request, modules):
-    synced = _synced(modules)
+    synced = tab_support.synced(modules)
     form = ByModuleOrganizationFilterForm(request.GET, modules=synced)
     rows = ModuleOrganization.objects.filter(module__in=[m.pk for m in synced])
     organization_filter = None
@@ -301,9 +244,9 @@ def _module_org_rows(request, modules):
 
 
 def _by_module_org_context(request):
-    modules = _enabled_modules()
+    modules = tab_support.enabled_modules()
     form, page, query, organization_filter = _module_org_rows(request, modules)
-    synced = _synced(modules)
+    synced = tab_support.synced(modules)
     return {
         "form": form,
         "page": page,
@@ -316,17 +259,17 @@ def _by_module_org_context(request):
     }
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_GET
 def map_by_module_organization(request):
-    return _render_tab(
+    return tab_support.render_tab(
         request,
         "kaseya_modules/mapping/by_module_organization.html",
         _by_module_org_context(request),
     )
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_POST
 def module_org_row(request, pk):
     """One Map by Module Organization row: map, unmap, ignore or un-ignore it."""
@@ -337,7 +280,7 @@ def module_org_row(request, pk):
     form = RowForm(request.POST)
     error = conflict = None
     if not form.is_valid():
-        error = _error_text(ValidationError(list(form.errors.values())))
+        error = tab_support.error_text(ValidationError(list(form.errors.values())))
     else:
         data, expected = form.cleaned_data, form.expected
         try:
@@ -352,13 +295,15 @@ def module_org_row(request, pk):
             else:
                 mapping.unignore_module_organization(module_org, request.user, expected=expected)
         except mapping.MappingConflict as exc:
-            conflict = _error_text(exc)
+            conflict = tab_support.error_text(exc)
         except ValidationError as exc:
-            error = _error_text(exc)
+            error = tab_support.error_text(exc)
     if not request.htmx:
         if error or conflict:
             messages.error(request, error or conflict)
-        return redirect(reverse("kaseya_modules:map_by_module_organization") + _back_query(request))
+        return redirect(
+            reverse("kaseya_modules:map_by_module_organization") + tab_support.back_query(request)
+        )
     module_org = ModuleOrganization.objects.select_related(
         "module", "parent__parent", "organization"
     ).get(pk=pk)
@@ -368,29 +313,13 @@ def module_org_row(request, pk):
         {"row": module_org, "error": error, "conflict": conflict},
         request,
     )
-    return _with_messages(request, html, _enabled_modules())
-
-
-def _bulk_items(request, ids):
-    """(module organization, the state its row was rendered with) for each selected row."""
-    found = ModuleOrganization.objects.select_related("organization", "module").in_bulk(ids)
-    items = []
-    for pk in ids:
-        if pk not in found:
-            continue
-        expected_org = request.POST.get(f"expected_organization-{pk}", "")
-        expected = mapping.ModuleOrgState(
-            int(expected_org) if expected_org.isdigit() else None,
-            request.POST.get(f"expected_ignored-{pk}") == "true",
-        )
-        items.append((found[pk], expected))
-    return items
+    return tab_support.with_messages(request, html, tab_support.enabled_modules())
 
 
 def _bulk_apply(request, form):
     """Apply a valid bulk form; returns the confirmation to show instead, if one is needed."""
     data = form.cleaned_data
-    items = _bulk_items(request, data["ids"])
+    items = tab_support.bulk_items(request, data["ids"])
     organization = data["organization"]
     target = organization.pk if organization else None
     moving = [
@@ -406,13 +335,13 @@ def _bulk_apply(request, form):
             changed = mapping_bulk.bulk_map_module_organizations(items, organization, request.user)
             done = ("now bills to " if changed == 1 else "now bill to ") + organization.name
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, tab_support.error_text(exc))
     else:
         messages.success(request, f"{changed} module organization{pluralize(changed)} {done}.")
     return None
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_POST
 def module_org_bulk(request):
     """Map (or ignore) the selected rows, all or nothing. Rows that already bill to another
@@ -422,7 +351,7 @@ def module_org_bulk(request):
     if form.is_valid():
         confirmation = _bulk_apply(request, form)
     else:
-        messages.error(request, _error_text(ValidationError(list(form.errors.values()))))
+        messages.error(request, tab_support.error_text(ValidationError(list(form.errors.values()))))
     if request.htmx or confirmation:
         # The filters ride along in `back`, so the list comes back as the user was seeing it.
         request.GET = request.GET.copy()
@@ -434,8 +363,10 @@ def module_org_bulk(request):
         html = render_to_string(
             "kaseya_modules/mapping/by_module_organization.html#results", context, request
         )
-        return _with_messages(request, html, context["modules"])
-    return redirect(reverse("kaseya_modules:map_by_module_organization") + _back_query(request))
+        return tab_support.with_messages(request, html, context["modules"])
+    return redirect(
+        reverse("kaseya_modules:map_by_module_organization") + tab_support.back_query(request)
+    )
 
 
 def _parse_back(request):
@@ -448,7 +379,7 @@ def _parse_back(request):
 
 
 def _mappings_rows(organization, modules):
-    synced = _synced(modules)
+    synced = tab_support.synced(modules)
     cells = mapping_reads.cells_for([organization.pk], synced)
     # Accept is offered only where the page can save (a Dead organization's page is read-only).
     suggested = (
@@ -474,7 +405,7 @@ def _apply_row(request, organization, module):
         ignore = request.POST.get(f"{prefix}-ignore") == "on"
         picked = mapping.CellState.parse(request.POST.get(prefix, ""))
     except ValidationError as exc:
-        return _error_text(exc)
+        return tab_support.error_text(exc)
     if ignore:
         if expected.ignored:
             return None
@@ -498,25 +429,25 @@ def _apply_row(request, organization, module):
     return "set"
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_http_methods(["GET", "POST"])
 def organization_mappings(request, pk):
     """Mappings - [Organization Name]: one row per enabled module, Save applies the changed
     rows (each through the services, each checked against the value it was rendered with)."""
     organization = get_object_or_404(Organization, pk=pk)
-    modules = _enabled_modules()
+    modules = tab_support.enabled_modules()
     errors = {}
     if request.method == "POST" and not organization.is_billable:
         # The page is read-only for it; a hand-made POST is answered the same way.
         messages.error(request, f"{organization.name} cannot receive bills: nothing was saved.")
     elif request.method == "POST":
         changed = 0
-        for module in _synced(modules):
+        for module in tab_support.synced(modules):
             try:
                 if _apply_row(request, organization, module):
                     changed += 1
             except ValidationError as exc:
-                errors[module.pk] = _error_text(exc)
+                errors[module.pk] = tab_support.error_text(exc)
         if errors:
             messages.error(
                 request,
@@ -566,7 +497,7 @@ def organization_mappings(request, pk):
 # --- Mappings as CSV ------------------------------------------------------------------------
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_GET
 def mapping_export(request):
     """Every module organization of every ICB-enabled module and what it bills to, as CSV."""
@@ -576,7 +507,7 @@ def mapping_export(request):
 
 
 @max_body_bytes(IMPORT_BODY_BYTES)
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_http_methods(["GET", "POST"])
 def mapping_import(request):
     term = current_term()

@@ -16,19 +16,8 @@ from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 from organizations.models import Organization
 
-from . import mapping_bulk, mapping_reads
+from . import mapping_bulk, mapping_reads, tab_support
 from .forms import AcceptSuggestionsForm, ReviewFilterForm
-from .mapping_views import (
-    PERMISSION,
-    _back_query,
-    _bulk_items,
-    _Counted,
-    _enabled_modules,
-    _error_text,
-    _render_tab,
-    _synced,
-    _with_messages,
-)
 from .models import Confidence, MappingSuggestion
 
 REVIEW_PAGE_SIZE = 100
@@ -44,8 +33,8 @@ def _remaining(suggestions) -> dict:
 
 
 def _review_context(request):
-    modules = _enabled_modules()
-    synced = _synced(modules)
+    modules = tab_support.enabled_modules()
+    synced = tab_support.synced(modules)
     form = ReviewFilterForm(request.GET, modules=synced)
     suggestions = MappingSuggestion.objects.review().filter(module__in=[m.pk for m in synced])
     confidence = ""
@@ -61,7 +50,7 @@ def _review_context(request):
     suggestions = suggestions.select_related("module_organization__parent__parent")
     # The paginator is told the count the grouped query already found.
     page, query = paginate(
-        request, _Counted(suggestions, count), REVIEW_PAGE_SIZE, request.GET.get("page")
+        request, tab_support.Counted(suggestions, count), REVIEW_PAGE_SIZE, request.GET.get("page")
     )
     for suggestion in page:
         # The suggestion's module is its module organization's (copied): no query per row.
@@ -80,16 +69,16 @@ def _review_context(request):
     }
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_GET
 def review_suggestions(request):
-    return _render_tab(request, TEMPLATE, _review_context(request))
+    return tab_support.render_tab(request, TEMPLATE, _review_context(request))
 
 
 def _accept_items(request, ids):
     """(module organization, organization it was suggested to, expected state) per selected row,
     as the page rendered it."""
-    items = _bulk_items(request, ids)
+    items = tab_support.bulk_items(request, ids)
     posted = {mo.pk: request.POST.get(f"organization-{mo.pk}", "") for mo, _ in items}
     organizations = Organization.objects.in_bulk(
         [int(value) for value in posted.values() if value.isdigit()]
@@ -115,7 +104,7 @@ def _accept_message(request, accepted: int, skipped: list) -> None:
         messages.success(request, f"Accepted {accepted} suggestion{pluralize(accepted)}.")
 
 
-@permission_required(PERMISSION)
+@permission_required(tab_support.PERMISSION)
 @require_POST
 def accept_suggestions(request):
     """Accept selected: map each selected module organization to the organization it was
@@ -126,11 +115,13 @@ def accept_suggestions(request):
         accepted, skipped = mapping_bulk.accept_suggestions(items, request.user)
         _accept_message(request, accepted, missing + skipped)
     else:
-        messages.error(request, _error_text(ValidationError(list(form.errors.values()))))
+        messages.error(request, tab_support.error_text(ValidationError(list(form.errors.values()))))
     if not request.htmx:
-        return redirect(reverse("kaseya_modules:review_suggestions") + _back_query(request))
+        return redirect(
+            reverse("kaseya_modules:review_suggestions") + tab_support.back_query(request)
+        )
     # The filters ride along in `back`, so the list comes back as the user was seeing it.
     request.GET = QueryDict(request.POST.get("back", ""))
     context = _review_context(request)
     html = render_to_string(f"{TEMPLATE}#results", context, request)
-    return _with_messages(request, html, context["modules"])
+    return tab_support.with_messages(request, html, context["modules"])
