@@ -4,15 +4,19 @@ import itertools
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from kaseya_modules.models import ModuleOrganization, ModuleUsage
+from organizations.models import OrganizationType
 from tests.conftest import make_user
+from tests.organizations.factories import OrganizationFactory
 
 from .factories import KaseyaModuleFactory
 
 PERM = "kaseya_modules.manage_icb"
 ICB_GROUP = "Integrated Customer Billing administrators"
+HTMX = {"HX-Request": "true"}
 _external = itertools.count(1)
 
 
@@ -60,3 +64,22 @@ def icb_user(db):
 def icb_client(client, icb_user):
     client.force_login(icb_user)
     return client
+
+
+@pytest.fixture
+def world(db):
+    graphus = synced_module(name="Graphus", code="graphus_m")
+    passly = synced_module(name="Passly", code="passly_m")
+    acme = OrganizationFactory(name="Acme Corporation")
+    globex = OrganizationFactory(name="Globex")
+    dead = OrganizationFactory(name="Defunct Ltd", org_type=OrganizationType.DEAD)
+    mo = module_org(graphus, "ACME Corp")
+    return {"graphus": graphus, "passly": passly, "acme": acme, "globex": globex, "dead": dead,
+            "mo": mo}  # fmt: skip
+
+
+def row_post(client, mo, **data):
+    data.setdefault("expected_organization", mo.organization_id or "")
+    data.setdefault("expected_ignored", "true" if mo.ignored else "false")
+    url = reverse("kaseya_modules:module_org_row", args=[mo.pk])
+    return client.post(url, data, headers=HTMX).content.decode()
