@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from kaseya_modules import sync as sync_module
+from kaseya_modules import sync_store as sync_module
 from kaseya_modules.models import ModuleOrganization, ModuleUsage, SyncStatus
 from kaseya_modules.sources import source_for
 
