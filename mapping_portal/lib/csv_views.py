@@ -12,15 +12,8 @@ from . import csv_io
 
 
 class UploadForm(forms.Form):
+    # The size cap is read_rows'; its refusal is listed with the file's other problems.
     file = forms.FileField(label="CSV file", help_text="UTF-8, comma-separated, with a header row.")
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > csv_io.MAX_IMPORT_BYTES:
-            raise ValidationError(
-                f"The file is larger than {csv_io.MAX_IMPORT_BYTES // (1024 * 1024)} MB."
-            )
-        return upload
 
 
 class ApplyForm(forms.Form):
