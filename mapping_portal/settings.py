@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "connectors",
     "qbwc_soap",
     "kaseya_modules",
+    "billing",
 ]
 
 MIDDLEWARE = [
