@@ -140,6 +140,23 @@ class ItemCatalog(models.Model):
         return f"Items of {self.connector}"
 
 
+class ItemMappingQuerySet(models.QuerySet):
+    def items_for(self, connector, lines) -> tuple[dict, list]:
+        """({(module id, billing type): QuickBooksItem}, [lines with no active item]) for invoice
+        `lines` on `connector`'s company file: the one rule both the Invoices page (what to map
+        before sending) and the QBWC invoice request kind (hold it back) apply. One query."""
+        keys = {(line.module_id, line.billing_type) for line in lines}
+        found = {}
+        if keys:
+            condition = Q()
+            for module_id, billing_type in keys:
+                condition |= Q(module_id=module_id, billing_type=billing_type)
+            mappings = self.filter(condition, connector=connector, item__active=True)
+            found = {(m.module_id, m.billing_type): m.item for m in mappings.select_related("item")}
+        missing = [line for line in lines if (line.module_id, line.billing_type) not in found]
+        return found, missing
+
+
 class ItemMapping(models.Model):
     """Which item of a connector's company file a module billing type is invoiced as."""
 
@@ -155,6 +172,8 @@ class ItemMapping(models.Model):
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = ItemMappingQuerySet.as_manager()
 
     class Meta:
         ordering = ["connector", "module", "billing_type"]
@@ -248,6 +267,18 @@ class Invoice(models.Model):
         return self.status != InvoiceStatus.DRAFT
 
 
+def held_message(connector, missing_lines) -> str:
+    """What an admin must map before an invoice with these unmapped lines can be sent through
+    `connector`; "" when nothing is missing."""
+    if not missing_lines:
+        return ""
+    names = sorted({f"{line.module} {line.billing_type_name}" for line in missing_lines})
+    return (
+        f"Held back: map {', '.join(names)} to a QuickBooks item on {connector.name} "
+        "(Billing Item Mapping)."
+    )
+
+
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(default=0)
@@ -255,6 +286,8 @@ class InvoiceLine(models.Model):
         "kaseya_modules.KaseyaModule", on_delete=models.PROTECT, related_name="invoice_lines"
     )
     billing_type = models.CharField(max_length=64)
+    # As the module's catalog named it when the line was made.
+    billing_type_name = models.CharField(max_length=255)
     quantity = models.DecimalField(max_digits=16, decimal_places=4)
     rate = models.DecimalField(max_digits=14, decimal_places=4)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
