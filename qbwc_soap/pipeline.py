@@ -37,8 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 
 from . import qbxml
@@ -136,30 +136,33 @@ class RequestKind:
 
 
 class _Registry:
-    @cached_property
-    def kinds(self) -> tuple[RequestKind, ...]:
-        kinds = tuple(import_string(path)() for path in KINDS)
-        codes = [kind.code for kind in kinds]
-        assert len(set(codes)) == len(codes) and NOOP_CODE not in codes, codes
-        return kinds
+    """The kinds KINDS lists, made once (again only when KINDS changes)."""
 
-    @cached_property
-    def by_code(self) -> dict[str, RequestKind]:
-        return {kind.code: kind for kind in self.kinds}
-
-    @cached_property
-    def receive_fields(self) -> list[str]:
-        """The session fields receiveResponseXML writes."""
+    def __init__(self, paths: tuple[str, ...]):
+        self.paths = paths
+        self.kinds = tuple(import_string(path)() for path in paths)
+        codes = [kind.code for kind in self.kinds]
+        if len(set(codes)) != len(codes) or NOOP_CODE in codes:
+            raise ImproperlyConfigured(f"QBWC request kinds need codes of their own: {codes}")
+        self.by_code = {kind.code: kind for kind in self.kinds}
         own = [name for kind in self.kinds for name in kind.session_fields]
-        return list(dict.fromkeys([*_RECEIVE_FIELDS, *own]))
+        # The session fields receiveResponseXML writes.
+        self.receive_fields = list(dict.fromkeys([*_RECEIVE_FIELDS, *own]))
 
 
-_registry = _Registry()
+_registry = None
+
+
+def registry() -> _Registry:
+    global _registry
+    if _registry is None or _registry.paths != tuple(KINDS):
+        _registry = _Registry(tuple(KINDS))
+    return _registry
 
 
 def kinds() -> tuple[RequestKind, ...]:
     """The request kinds, in dependency order."""
-    return _registry.kinds
+    return registry().kinds
 
 
 # --- requestIDs ------------------------------------------------------------------------------
@@ -198,7 +201,7 @@ def _parse_header(header: str) -> list[tuple[RequestKind, int, str]] | None:
     out = []
     for entry in header.split("-") if header else ():
         digits = entry[1:].rstrip("abcdefghijklmnopqrstuvwxyz")
-        kind = _registry.by_code.get(entry[:1])
+        kind = registry().by_code.get(entry[:1])
         if kind is None or not digits.isdigit():
             return None
         out.append((kind, int(digits), entry[1 + len(digits) :]))
@@ -282,7 +285,7 @@ def _apply(session, sent, answers) -> int:
         kind.apply(session, mine, flags)
     session.round_trips += 1
     session.progress = progress(session)
-    session.save(update_fields=_registry.receive_fields)
+    session.save(update_fields=registry().receive_fields)
     return session.progress
 
 
