@@ -28,7 +28,7 @@ A chain gives up after MAX_FOLLOWUPS follow-ups. Follow-ups come before the scan
 import logging
 
 from django.db import transaction
-from django.db.models import F, FilteredRelation, Q
+from django.db.models import F, FilteredRelation, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from connectors.services import organizations_for
@@ -62,6 +62,8 @@ STATE_FIELDS = [
     "adjustments",
 ]
 _FP_CHARS = 12
+# The transfer state the scan reads with each organization.
+_SCAN_STATE = ("list_id", "edit_sequence", "fingerprint", "next_action", "sent_at")
 
 Next = CustomerTransfer.Next
 # A request's operation in its requestID item.
@@ -81,28 +83,15 @@ def _candidates(connector, after_pk: int, chunk_size: int = SCAN_CHUNK, sent_sin
     follow-ups) are not sent twice. One query per `chunk_size` organizations read; later chunks
     read at least SCAN_CHUNK.
 
-    The page of routed pks is picked first (a range scan on the primary key that stops after
-    `chunk_size` rows) and only those rows are joined to their transfer state, each by its
-    unique index: planned as one join, PostgreSQL may read every remaining organization, or
-    every transfer of the connector, on each call."""
-    routed = organizations_for(connector)
+    The transfer state comes from subqueries on (organization, connector), one probe of that
+    unique index per organization read, rather than a join: PostgreSQL may plan a join as a
+    hash of every transfer of the connector, each call, and does so whenever its statistics
+    still describe a smaller transfer table (as during a company file's first sessions)."""
+    transfer = CustomerTransfer.objects.filter(organization=OuterRef("pk"), connector=connector)
+    state = {f"t_{name}": Subquery(transfer.values(name)[:1]) for name in _SCAN_STATE}
+    routed = organizations_for(connector).only(*_ORG_FIELDS).annotate(**state).order_by("pk")
     while True:
-        page = routed.filter(pk__gt=after_pk).order_by("pk").values("pk")[:chunk_size]
-        rows = list(
-            Organization.objects.filter(pk__in=page)
-            .only(*_ORG_FIELDS)
-            .annotate(
-                t=FilteredRelation("qb_transfers", condition=Q(qb_transfers__connector=connector))
-            )
-            .annotate(
-                t_list_id=F("t__list_id"),
-                t_edit_sequence=F("t__edit_sequence"),
-                t_fingerprint=F("t__fingerprint"),
-                t_next_action=F("t__next_action"),
-                t_sent_at=F("t__sent_at"),
-            )
-            .order_by("pk")
-        )
+        rows = list(routed.filter(pk__gt=after_pk)[:chunk_size])
         for org in rows:
             if org.t_next_action or (sent_since and org.t_sent_at and org.t_sent_at >= sent_since):
                 continue
@@ -243,7 +232,7 @@ class Customers(RequestKind):
                     connector_id=connector_id, organization_id__in=org_ids
                 )
             }
-            orgs = Organization.objects.only(*_ORG_FIELDS).in_bulk(org_ids)
+            orgs = Organization.objects.only(*_ORG_FIELDS).order_by().in_bulk(org_ids)
             for (org_pk, op, how, fp), rs in sent:
                 org = orgs.get(org_pk)
                 if org is None:
