@@ -15,6 +15,12 @@ ListID) is asked only once every earlier kind is finished for the session — th
 answers have been applied, not merely sent. When no kind has anything, the message is a harmless
 HostQuery (an empty one would make QBWC report an error).
 
+receiveResponseXML locks the session, hands each kind asked for the message its own answers
+(`apply`, one transaction), counts a request left unanswered as an error of the session, and
+saves the session. Session-wide: total, processed, errors, progress (100 only when every kind is
+finished). Per kind: its own QbwcSession columns (customers: added, updated, linked, and its scan
+position), or `counts[name]` and `kind_state[code]` (JSON) for a kind without columns.
+
 sendRequestXML writes nothing: what receiveResponseXML needs travels in each requestID, which
 QuickBooks echoes back unchanged (PROTOCOL.md §5):
 
