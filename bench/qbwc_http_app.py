@@ -9,9 +9,11 @@ Served by one real HTTP server (gunicorn, started by the bench), it answers:
 - /same/  a bare spyne service with sendRequestXML/receiveResponseXML's signatures that does no
   work: it answers sendRequestXML with the qbXML request set by the last POST to /same/canned/.
 
-Every response carries `Server-Timing: app;dur=<ms>, db;dur=<ms>`: the time spent in the Django
-application for that request (parsing, the view, the database, serializing), and the part of it
-spent executing SQL statements (COMMIT not included), as the server measured them.
+Every response carries `Server-Timing: app;dur=<ms>, db;dur=<ms>, sql;desc=<n>`: the time spent in
+the Django application for that request (parsing, the view, the database, serializing), the part
+of it spent executing SQL statements (COMMIT not included), and how many statements it executed
+(BEGIN and COMMIT not included: Django issues them through the driver, not as statements), as the
+server measured them.
 
     gunicorn --workers 1 --worker-class gthread --threads 1 --no-control-socket \
         bench.qbwc_http_app:application
@@ -101,6 +103,9 @@ urlpatterns = [
 ]
 
 settings.ROOT_URLCONF = __name__
+# The batch size the bench asked for (bench/qbwc_conversation.py N BATCH), else the setting's.
+if os.environ.get("BENCH_QBWC_BATCH_SIZE"):
+    settings.QBWC_BATCH_SIZE = int(os.environ["BENCH_QBWC_BATCH_SIZE"])
 _django = get_wsgi_application()
 
 
@@ -111,7 +116,7 @@ def application(environ, start_response):
     def capture(status, headers, exc_info=None):
         got["status"], got["headers"] = status, headers
 
-    database = [0.0]
+    database = [0.0, 0]
 
     def timed(execute, sql, params, many, context):
         began = time.perf_counter()
@@ -119,6 +124,7 @@ def application(environ, start_response):
             return execute(sql, params, many, context)
         finally:
             database[0] += time.perf_counter() - began
+            database[1] += 1
 
     with connection.execute_wrapper(timed):
         result = _django(environ, capture)
@@ -130,8 +136,7 @@ def application(environ, start_response):
     elapsed = time.perf_counter() - started
     headers = [(k, v) for k, v in got["headers"] if k.lower() != "content-length"]
     headers.append(("Content-Length", str(len(body))))
-    headers.append(
-        ("Server-Timing", f"app;dur={elapsed * 1000:.3f}, db;dur={database[0] * 1000:.3f}")
-    )
+    timing = f"app;dur={elapsed * 1000:.3f}, db;dur={database[0] * 1000:.3f}"
+    headers.append(("Server-Timing", f'{timing}, sql;desc="{database[1]}"'))
     start_response(got["status"], headers)
     return [body]

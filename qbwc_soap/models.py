@@ -42,20 +42,29 @@ class QbwcSession(models.Model):
     company_file_path = models.CharField(max_length=500, blank=True)
     qbxml_version = models.CharField("qbXML version", max_length=8, blank=True)
 
-    # Work: how many organizations needed sending at the start, and where the scan is.
+    # Work over every request kind (qbwc_soap.pipeline): how many requests' worth the session had
+    # at the start, how many are done (confirmed or failed), and the answers applied so far
+    # (bound into every requestID's MAC, so an answer applies to one message only).
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
+    round_trips = models.PositiveIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    # Per kind (by name), what it did, for kinds with no columns of their own:
+    # {"invoices": {"sent": 3}}.
+    counts = models.JSONField(default=dict, blank=True)
+    # Per kind (by code), its progress in this session, for kinds with no columns of their own.
+    kind_state = models.JSONField(default=dict, blank=True)
+
+    # The customers kind (qbwc_soap.kinds.customers): where its scan of the routed organizations
+    # is, whether it is over, and whether follow-ups (3100 → query → …) may be waiting, so a
+    # round trip without any skips looking for them; what it did.
     cursor = models.BigIntegerField(default=0)
     scan_done = models.BooleanField(default=False)
-    # Whether follow-ups (3100 → query → …) may be waiting, so a round trip without any skips
-    # looking for them.
     followups_waiting = models.BooleanField(default=False)
-    progress = models.PositiveSmallIntegerField(default=0)
-
     added = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     linked = models.PositiveIntegerField(default=0)
-    errors = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     summary = models.CharField(max_length=255, blank=True)
 

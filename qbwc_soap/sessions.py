@@ -8,14 +8,14 @@ import logging
 import secrets
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from connectors import passwords
 from connectors.models import WebConnector
 from connectors.services import check_reported_company_file
 
-from . import qbxml, sql, throttle, transfers
+from . import pipeline, qbxml, throttle
 from .models import QbwcSession
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,15 @@ UNKNOWN_TICKET_MESSAGE = (
 WRONG_COMPANY_FILE_SUMMARY = "Nothing sent: QuickBooks has another company file open."
 # sendRequestXML refreshes a session's last_seen_at only when it is older than this.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# What sendRequestXML writes on a session's first call: what QuickBooks reported.
+FIRST_CALL_FIELDS = [
+    "qbxml_version",
+    "company_file_path",
+    "qb_product",
+    "qb_version",
+    "qb_company_name",
+    "last_seen_at",
+]
 # How much of a client-supplied user name a log line shows.
 LOGGED_NAME_CHARS = 64
 
@@ -71,66 +80,31 @@ def authenticate(username: str | None, password: str | None, address: str = "") 
         logger.warning("QBWC login failed for user name %s from %s", shown(username), address)
         return [ticket, NOT_VALID_USER]
     attempt.succeeded()
-    work, followups = transfers.count_work(connector)
     now = timezone.now()
-    QbwcSession.objects.create(
-        ticket=ticket,
-        connector=connector,
-        total=work,
-        followups_waiting=bool(followups),
-        status=QbwcSession.Status.OPEN if work else QbwcSession.Status.NOTHING,
-        started_at=now,
-        last_seen_at=now,
-        ended_at=None if work else now,
-        progress=0 if work else 100,
-        summary="" if work else "Nothing to send",
-    )
-    logger.info("QBWC session for %s: %d organizations to send", connector.name, work)
+    session = QbwcSession(ticket=ticket, connector=connector, started_at=now, last_seen_at=now)
+    work = session.total = pipeline.begin(session)
+    if not work:
+        session.status = QbwcSession.Status.NOTHING
+        session.ended_at = now
+        session.progress = 100
+        session.summary = "Nothing to send"
+    session.save(force_insert=True)
+    logger.info("QBWC session for %s: %d requests to send", connector.name, work)
     if not work:
         return [ticket, NOTHING_TO_DO]
     return [ticket, connector.company_file or ""]
 
 
-def _session_query(lock=True):
-    """SELECT one session and its connector by ticket, locked (FOR UPDATE where the database has
-    it, as select_for_update() does) unless `lock` is false; built once per process."""
-    session_fields = QbwcSession._meta.concrete_fields
-    connector_fields = WebConnector._meta.concrete_fields
-    columns = ", ".join(
-        [f"s.{sql.quote(f.column)}" for f in session_fields]
-        + [f"c.{sql.quote(f.column)}" for f in connector_fields]
-    )
-    query = (
-        f"SELECT {columns} FROM {sql.quote(QbwcSession._meta.db_table)} s "
-        f"INNER JOIN {sql.quote(WebConnector._meta.db_table)} c "
-        f"ON c.{sql.quote(WebConnector._meta.pk.column)} = "
-        f"s.{sql.quote(QbwcSession._meta.get_field('connector').column)} "
-        f"WHERE s.{sql.quote(QbwcSession._meta.get_field('ticket').column)} = %s"
-    )
-    if lock and connection.features.has_select_for_update:
-        query += " FOR UPDATE"
-    return (
-        query,
-        [f.attname for f in session_fields],
-        [f.attname for f in connector_fields],
-        sql.converters([*session_fields, *connector_fields]),
-    )
-
-
 def _load_session(ticket: str, lock=True):
-    """The session for `ticket` with its connector, locked for this call (unless `lock` is
-    false): one query, prepared once per connection."""
-    query, session_names, connector_names, converters = sql.cached(
-        ("session", lock), lambda: _session_query(lock)
-    )
-    rows = sql.fetchall(query, [ticket])
-    if not rows:
+    """The session for `ticket` with its connector, locked for this call (select_for_update,
+    so inside receiveResponseXML's transaction) unless `lock` is false: one query."""
+    sessions = QbwcSession.objects.select_related("connector")
+    if lock:
+        sessions = sessions.select_for_update()
+    try:
+        return sessions.get(ticket=ticket)
+    except QbwcSession.DoesNotExist:
         return None
-    values = sql.convert(rows[0], converters)
-    middle = len(session_names)
-    session = QbwcSession.from_db(connection.alias, session_names, values[:middle])
-    session.connector = WebConnector.from_db(connection.alias, connector_names, values[middle:])
-    return session
 
 
 def _live_session(ticket: str | None, lock=True):
@@ -160,7 +134,7 @@ def send_request(
     ticket is unknown or expired.
 
     Reads only, outside any transaction (no lock, no commit to wait for): the requestIDs carry
-    what receiveResponseXML needs (transfers.build_request). It writes only what QuickBooks
+    what receiveResponseXML needs (pipeline.build_request). It writes only what QuickBooks
     reported on a session's first call, and last_seen_at when it is more than
     LAST_SEEN_RESOLUTION old (receiveResponseXML refreshes it on every call anyway), so idle
     expiry works as before. On the first call QBWC reports the open company file: when it is
@@ -187,13 +161,13 @@ def send_request(
             session.ended_at = session.last_seen_at
             session.summary = WRONG_COMPANY_FILE_SUMMARY
             written = ["status", "last_error", "ended_at", "summary"]
-            sql.update(session, [*transfers.FIRST_CALL_FIELDS, *written])
+            session.save(update_fields=[*FIRST_CALL_FIELDS, *written])
             logger.warning("QBWC session for %s refused: wrong company file", session.connector)
             return ""
-        sql.update(session, transfers.FIRST_CALL_FIELDS)
+        session.save(update_fields=FIRST_CALL_FIELDS)
     elif session.seen_before < session.last_seen_at - LAST_SEEN_RESOLUTION:
-        sql.update(session, ["last_seen_at"])
-    return transfers.build_request(session)
+        session.save(update_fields=["last_seen_at"])
+    return pipeline.build_request(session)
 
 
 def _fail(session, text: str) -> int:
@@ -234,7 +208,7 @@ def receive_response(ticket, response, hresult, message) -> int:
     if unreadable is not None:
         return _fail(session, f"Could not read QuickBooks' response: {unreadable}")
     try:
-        return transfers.apply_responses(session, responses)
+        return pipeline.apply_responses(session, responses)
     except qbxml.QbxmlError as exc:
         return _fail(session, f"Could not read QuickBooks' response: {exc}")
 
@@ -268,10 +242,10 @@ def close_connection(ticket) -> str:
         if existing is None or existing.status == QbwcSession.Status.EXPIRED:
             return "Session ended."
         if not existing.summary:
-            existing.summary = transfers.summary(existing)
+            existing.summary = pipeline.summary(existing)
             existing.save(update_fields=["summary"])
         return existing.summary
-    session.summary = transfers.summary(session)
+    session.summary = pipeline.summary(session)
     session.status = QbwcSession.Status.DONE
     session.ended_at = timezone.now()
     session.save()

@@ -10,7 +10,8 @@ from mapping_portal.lib.body_limit import max_body_bytes
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 
-from . import transfers, wsdl
+from . import wsdl
+from .kinds.customers import transfer_states as customer_transfer_states
 from .service import application
 
 PERM = "connectors.configure_quickbooks"
@@ -65,7 +66,7 @@ def transfer_log(request, pk):
 def transfer_states(request, pk):
     """Each organization routed to a connector and what its company file holds for it."""
     connector = get_object_or_404(WebConnector, pk=pk)
-    states = transfers.transfer_states(connector)
+    states = customer_transfer_states(connector)
     errors_only = request.GET.get("errors") == "1"
     if errors_only:
         states = states.filter(t__last_error_code__isnull=False)

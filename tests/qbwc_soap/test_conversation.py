@@ -472,8 +472,11 @@ def test_a_forged_request_id_is_not_applied(
     request = qbwc.sendRequestXML(conversation.ticket, quickbooks.hcp_response(), "", "US", 13, 0)
     answer = quickbooks.answer(request)
     first_id = answer.split('requestID="', 1)[1].split('"', 1)[0]
-    forged = answer.replace(first_id, f"{other.pk}{first_id[first_id.index('.') :]}", 1)
-    assert forged != answer
+    # <kind>.<organization pk>_<operation>_<fingerprint>.<header>.<mac> (qbwc_soap.pipeline)
+    kind, item, rest = first_id.split(".", 2)
+    forged_id = f"{kind}.{other.pk}{item[item.index('_') :]}.{rest}"
+    forged = answer.replace(first_id, forged_id, 1)
+    assert forged != answer and str(organization.pk) in item
     # when it is presented
     qbwc.receiveResponseXML(conversation.ticket, forged, "", "")
     # then the forged answer marks nothing transferred

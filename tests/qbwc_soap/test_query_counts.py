@@ -7,13 +7,12 @@ with their transfer state — plus, when follow-ups wait, one query for them. A 
 sendRequestXML also records what QuickBooks reported (one UPDATE). The candidate read is one query
 unless more than two batches' worth of unchanged organizations must be skipped (their
 fingerprints are computed in Python): then one more per 500 organizations read.
-receiveResponseXML: load the session (locked); read the answered organizations with their
-transfer state (locked); one upsert and one session update — one statement on PostgreSQL. It
-is one transaction (its BEGIN/COMMIT, or SAVEPOINT/RELEASE inside a test, count too).
+receiveResponseXML: load the session (locked); read the answered organizations' transfer rows
+(locked) and the organizations; one upsert of the transfers and one session update. It is one
+transaction (its BEGIN/COMMIT, or SAVEPOINT/RELEASE inside a test, count too).
 """
 
 import pytest
-from django.db import connection
 
 from connectors.services import map_organization
 from qbwc_soap.models import CustomerTransfer
@@ -22,17 +21,15 @@ from tests.organizations.factories import OrganizationFactory
 
 from .simulator import ADD_3250
 
-# On PostgreSQL the transfer upsert and the session update are one statement (a data-modifying
-# WITH); SQLite has no such thing, so there they are two.
-WRITES = 1 if connection.vendor == "postgresql" else 2
+# The transfer upsert (INSERT … ON CONFLICT DO UPDATE) and the session update.
+WRITES = 2
 SEND_SCAN_QUERIES = 2
 SEND_WITH_FOLLOWUPS_QUERIES = SEND_SCAN_QUERIES + 1
 # The first sendRequestXML of a session records what QuickBooks reported.
 FIRST_CALL_WRITE = 1
 SEND_FIRST_QUERIES = SEND_SCAN_QUERIES + FIRST_CALL_WRITE
-# The session, then the answered organizations with their transfer state (two small statements
-# plan faster on PostgreSQL than one that joins them).
-READS = 2
+# The session, the answered organizations' transfer rows (locked), the organizations.
+READS = 3
 RECEIVE_QUERIES = 2 + READS + WRITES
 
 

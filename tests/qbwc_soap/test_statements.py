@@ -1,55 +1,59 @@
-"""How the hot path talks to PostgreSQL: its statements are prepared once per connection (Django
-turns psycopg's preparing off, which silently refused it before), except those whose best plan
-depends on their parameters, and its results are read in binary."""
+"""Statements per SOAP call are the same whatever the batch size and the number of organizations
+(issue 12's target), and receiveResponseXML commits synchronously."""
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from qbwc_soap import sql
-from tests.connectors.factories import CONNECTOR_PASSWORD, WebConnectorFactory
+from tests.connectors.factories import CONNECTOR_PASSWORD
 from tests.organizations.factories import OrganizationFactory
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"
-)
+from .simulator import QuickBooks
 
 
-def _prepared_statements() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
-        return [row[0] for row in cursor.fetchall()]
-
-
-def test_the_session_lookup_and_the_writes_are_prepared_the_scan_is_not(qbwc, quickbooks):
-    connector = WebConnectorFactory()
-    OrganizationFactory.create_batch(3)
+def _statements_per_call(qbwc, connector):
+    """[(sendRequestXML statements, receiveResponseXML statements)] for a whole session."""
+    quickbooks = QuickBooks()
     ticket, status = qbwc.authenticate(connector.username, CONNECTOR_PASSWORD)
     assert status not in ("none", "nvu")
-    request = qbwc.sendRequestXML(ticket, quickbooks.hcp_response(), "", "US", 13, 0)
-    assert qbwc.receiveResponseXML(ticket, quickbooks.answer(request), "", "") == 100
-
-    statements = _prepared_statements()
-    session_lookups = [s for s in statements if s.lstrip().startswith('SELECT s."id"')]
-    upserts = [s for s in statements if 'INSERT INTO "qbwc_soap_customertransfer"' in s]
-    assert session_lookups and upserts, statements
-    # The candidate scan and the answered organizations' state are planned for each call.
-    assert not [s for s in statements if 'FROM "organizations_organization" o' in s], statements
-
-
-def test_binary_results_keep_django_types(db):
-    """Timestamps come back aware, JSON as the text Django's JSONField decodes."""
-    rows = sql.fetchall("SELECT now(), '{\"a\": 1}'::jsonb, 1::bigint, true, 'x'::text")
-    now, json_text, number, flag, text = rows[0]
-    assert now.tzinfo is not None and now.utcoffset().total_seconds() == 0
-    assert json_text == '{"a": 1}'
-    assert (number, flag, text) == (1, True, "x")
+    counts, hcp = [], quickbooks.hcp_response()
+    while True:
+        with CaptureQueriesContext(connection) as send:
+            request = qbwc.sendRequestXML(ticket, hcp, connector.company_file, "US", 13, 0)
+        hcp = ""
+        answer = quickbooks.answer(request)
+        with CaptureQueriesContext(connection) as receive:
+            progress = qbwc.receiveResponseXML(ticket, answer, "", "")
+        counts.append((len(send.captured_queries), len(receive.captured_queries)))
+        assert 0 <= progress <= 100 and len(counts) < 20
+        if progress == 100:
+            return counts
 
 
-def test_receive_response_commits_synchronously(qbwc, quickbooks):
+@pytest.mark.parametrize("batch", [5, 40])
+def test_statements_per_call_do_not_grow_with_the_batch_or_the_organizations(
+    default_connector, qbwc, settings, batch
+):
+    # given three and a bit batches of organizations, at a small and at a large batch size
+    settings.QBWC_BATCH_SIZE = batch
+    OrganizationFactory.create_batch(3 * batch + 1)
+    # when a session sends them all
+    counts = _statements_per_call(qbwc, default_connector)
+    # then every call costs the same as at the other batch size (the first sendRequestXML also
+    # records what QuickBooks reported)
+    assert counts == [(3, 7), (2, 7), (2, 7), (2, 7)]
+
+
+def test_statements_per_call_are_the_same_for_one_organization(default_connector, qbwc):
+    OrganizationFactory()
+    assert _statements_per_call(qbwc, default_connector) == [(3, 7)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+def test_receive_response_commits_synchronously(qbwc, quickbooks, default_connector):
     # given a session with a batch to answer
-    connector = WebConnectorFactory()
     OrganizationFactory.create_batch(3)
-    ticket, _ = qbwc.authenticate(connector.username, CONNECTOR_PASSWORD)
+    ticket, _ = qbwc.authenticate(default_connector.username, CONNECTOR_PASSWORD)
     request = qbwc.sendRequestXML(ticket, quickbooks.hcp_response(), "", "US", 13, 0)
     # when QuickBooks' answer is applied (inside the test's transaction, so a transaction-local
     # setting made on the way would still show)
