@@ -112,7 +112,8 @@ class _Tree:
     """The module organizations of synced modules, for resolving whom each bills to."""
 
     def __init__(self, rows):
-        self.rows = {row[0]: row for row in rows}  # pk → (pk, parent, kind, org, ignored)
+        # pk → (pk, parent, kind, organization, ignored, active, name, module)
+        self.rows = {row[0]: row for row in rows}
         self._memo = {}
 
     def target(self, pk) -> tuple[int | None, str]:
@@ -126,7 +127,7 @@ class _Tree:
                 found, why = self._memo[current]
                 break
             chain.append(current)
-            _, parent, kind, organization, ignored = self.rows[current]
+            _, parent, kind, organization, ignored = self.rows[current][:5]
             if ignored:
                 why = "ignored" if current == pk else "its parent is ignored"
                 break
@@ -145,7 +146,16 @@ class _Tree:
 def _tree(organization_ids=None) -> _Tree:
     """All module organizations of synced modules (one query), or — for a few organizations —
     those mapped to them and the unmapped sites below them (one query per level of sites)."""
-    columns = ("pk", "parent_id", "kind", "organization_id", "ignored")
+    columns = (
+        "pk",
+        "parent_id",
+        "kind",
+        "organization_id",
+        "ignored",
+        "active",
+        "name",
+        "module_id",
+    )
     synced = ModuleOrganization.objects.filter(module__in=KaseyaModule.objects.synced())
     if organization_ids is None:
         return _Tree(synced.values_list(*columns))
@@ -206,24 +216,23 @@ def bills_for(period, organization_ids=None) -> dict[int, list[BillLine]]:
     """
     period = parse_period(period)
     tree = _tree(organization_ids)
-    mappable = ModuleOrganization.objects.mappable()
-    if organization_ids is not None:
-        mappable = mappable.filter(pk__in=list(tree.rows))
     billable = Organization.objects.billable()
     if organization_ids is not None:
         billable = billable.filter(pk__in=organization_ids)
     billable_ids = set(billable.values_list("pk", flat=True))
-    names, modules_of = {}, {}
-    for pk, name, module_id in mappable.values_list("pk", "name", "module_id"):
-        names[pk], modules_of[pk] = name, module_id
+    # The tree holds every module organization of a synced module: the active ones are mappable.
+    if organization_ids is None:
+        read = ModuleOrganization.objects.mappable().values("pk")
+    else:
+        read = [pk for pk, row in tree.rows.items() if row[5]]
     modules = {m.pk: m for m in KaseyaModule.objects.synced()}
     units = {pk: _units(module) for pk, module in modules.items()}
     lines: dict[tuple, BillLine] = {}
-    for module_org_id, billing_type, quantity in latest_usage_in(period, mappable.values("pk")):
+    for module_org_id, billing_type, quantity in latest_usage_in(period, read) if read else ():
         organization_id, _ = tree.target(module_org_id)
         if organization_id not in billable_ids:
             continue
-        module_id = modules_of[module_org_id]
+        _, _, _, _, _, _, module_org_name, module_id = tree.rows[module_org_id]
         name, unit = units[module_id].get(billing_type, (billing_type, "count"))
         if unit == "boolean":
             quantity = Decimal(1) if quantity > 0 else Decimal(0)
@@ -234,7 +243,7 @@ def bills_for(period, organization_ids=None) -> dict[int, list[BillLine]]:
         if line is None:
             line = lines[key] = BillLine(modules[module_id], billing_type, name)
         line.quantity += quantity
-        line.sources.append((names[module_org_id], quantity))
+        line.sources.append((module_org_name, quantity))
     _price(lines)
     bills: dict[int, list[BillLine]] = {}
     for (organization_id, _, _), line in sorted(lines.items(), key=_line_order):

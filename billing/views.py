@@ -47,13 +47,21 @@ def _row(module, item, found, organization, *, editing=False, form=None) -> dict
         edit_url = reverse(
             "billing:organization_price_edit", args=[module.code, item["code"], organization.pk]
         )
+    default = found.get((module.pk, item["code"], None))
+    if form is not None and form.is_bound:
+        initial = form.data.get("amount", "")
+    elif organization is not None:
+        initial = own.amount.normalize() if own else ""
+    else:
+        initial = default.amount.normalize() if default else ""
     return {
         "edit_url": edit_url,
+        "initial": initial,
         "module": module,
         "code": item["code"],
         "name": item.get("name", item["code"]),
         "unit": item.get("unit", "count"),
-        "default": found.get((module.pk, item["code"], None)),
+        "default": default,
         "own": own,
         "organization": organization,
         "editing": editing,
