@@ -39,6 +39,10 @@ def _price_rows(organization=None) -> list[dict]:
     return rows
 
 
+def _units_of(module) -> dict[str, str]:
+    return {item["code"]: item.get("name", item["code"]) for item in module.billing_types or []}
+
+
 def _row(module, item, found, organization, *, editing=False, form=None) -> dict:
     own = found.get((module.pk, item["code"], organization.pk)) if organization else None
     if organization is None:
@@ -87,10 +91,15 @@ def prices(request, organization_pk=None):
         .only("pk", "name")
         .order_by("name")[:100]
     )
+    history = list(history[:50])
+    for change in history:
+        change.billing_type_name = _units_of(change.module).get(
+            change.billing_type, change.billing_type
+        )
     context = {
         "rows": _price_rows(organization),
         "organization": organization,
-        "history": history[:50],
+        "history": history,
         "overridden": overridden,
     }
     return render(request, "billing/prices.html", context)

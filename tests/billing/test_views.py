@@ -151,7 +151,8 @@ def test_the_price_history_says_who_changed_what(billing_client, biller, graphus
     html = billing_client.get(reverse("billing:prices")).content.decode()
 
     history = html[html.index('id="price-history"') :]
-    assert "biller" in history and "2.00 → 3.00" in history and "— → 2.00" in history
+    assert "biller" in history and "Mailboxes" in history
+    assert "2.00 → 3.00" in history and "— → 2.00" in history
 
 
 def test_the_prices_page_takes_constant_queries(
@@ -242,3 +243,21 @@ def test_billing_item_mapping_without_any_connector_says_to_add_one(billing_clie
     html = billing_client.get(reverse("billing:item_mapping_home")).content
 
     assert b"no QuickBooks Web Connector yet" in html
+
+
+def test_item_mapping_takes_the_same_number_of_queries_however_many_items(
+    billing_client, graphus, default_connector
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = reverse("billing:item_mapping", args=[default_connector.pk])
+    counts = []
+    for names in (["A", "B"], [f"Item {i}" for i in range(40)]):
+        for item in items_read(default_connector, *names):
+            services.map_item(default_connector, graphus, "mailboxes", item)
+        with CaptureQueriesContext(connection) as queries:
+            billing_client.get(url)
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1]
