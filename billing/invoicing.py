@@ -177,14 +177,16 @@ def _write(period, plans, drafts, locked, user, summary) -> None:
         invoice.bill_lines = lines
     Invoice.objects.bulk_create(created, batch_size=1000)
     Invoice.objects.bulk_update(updated, ["total"], batch_size=1000)
+    regenerated = {invoice.pk for invoice in updated}  # a set: thousands of drafts, no list scans
+    Action = InvoiceEvent.Action
     rows, events = [], []
     for invoice in created + updated:
         for position, line in enumerate(invoice.bill_lines, start=1):
             rows.append(
                 InvoiceLine(
-                    invoice=invoice,
+                    invoice_id=invoice.pk,
                     position=position,
-                    module=line.module,
+                    module_id=line.module_id,
                     billing_type=line.billing_type,
                     billing_type_name=line.billing_type_name,
                     quantity=line.quantity,
@@ -194,10 +196,8 @@ def _write(period, plans, drafts, locked, user, summary) -> None:
                     unpriced=line.unpriced,
                 )
             )
-        action = (
-            InvoiceEvent.Action.REGENERATED if invoice in updated else InvoiceEvent.Action.CREATED
-        )
-        events.append(InvoiceEvent(invoice=invoice, action=action, at=now, by=user))
+        action = Action.REGENERATED if invoice.pk in regenerated else Action.CREATED
+        events.append(InvoiceEvent(invoice_id=invoice.pk, action=action, at=now, by=user))
     InvoiceLine.objects.bulk_create(rows, batch_size=2000)
     InvoiceEvent.objects.bulk_create(events, batch_size=2000)
 
