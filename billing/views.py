@@ -264,10 +264,12 @@ def organization_panel_context(request, organization):
     invoices = list(
         Invoice.objects.filter(organization=organization).select_related("connector")[:12]
     )
+    lines = services.preview(organization)
     return {
         "organization": organization,
         "invoices": invoices,
-        "lines": services.preview(organization),
+        "lines": lines,
+        "total": sum((line.amount for line in lines), start=0),
         "show_money": True,
     }
 
@@ -275,8 +277,10 @@ def organization_panel_context(request, organization):
 def mapping_panel_context(request, organization):
     """The organization's Mappings page: the billing preview. Quantities for everyone who may
     see the page; rates and amounts only for billing administrators."""
+    lines = services.preview(organization)
     return {
         "organization": organization,
-        "lines": services.preview(organization),
+        "lines": lines,
+        "total": sum((line.amount for line in lines), start=0),
         "show_money": request.user.has_perm(PERM),
     }
