@@ -238,6 +238,11 @@ class Invoice(models.Model):
     error_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     held = models.TextField(blank=True, help_text="Why the invoice is held back from sending.")
+    # The connector the organization was routed to when the invoice was approved, by name: the
+    # Invoices page says "goes to X (was Y when approved)" when the routing changed since.
+    approved_connector_name = models.CharField(max_length=255, blank=True)
+    # Holds only what a period's run found beyond the organization's approved invoices.
+    supplementary = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-period", "organization__name", "pk"]
@@ -293,9 +298,48 @@ class InvoiceLine(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     # Names the module and the module organizations counted (QuickBooks Desc: 4095 characters).
     description = models.CharField(max_length=4095)
+    # No price (neither the organization's nor a default) when the line was made: billed at 0
+    # and shown with a warning; such a draft cannot be approved until a price is set.
+    unpriced = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["invoice", "position", "pk"]
 
     def __str__(self):
         return f"{self.invoice_id}: {self.module_id} {self.billing_type} {self.quantity}"
+
+
+class InvoiceEvent(models.Model):
+    """What a person (or a script) did to an invoice: the detail page's history, beside the
+    sending states the QBWC conversation stamps on the invoice itself."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        REGENERATED = "regenerated", "Regenerated"
+        APPROVED = "approved", "Approved"
+        RETRIED = "retried", "Queued again after QuickBooks refused it"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    note = models.CharField(max_length=1000, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.invoice_id}: {self.get_action_display()}"
+
+
+class InvoiceNumber(models.Model):
+    """The last RefNumber given per prefix: one row locked by each approval, so two admins
+    approving at once never draw the same number."""
+
+    prefix = models.CharField(max_length=6, unique=True)
+    last = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.prefix}{self.last}"

@@ -1,5 +1,5 @@
 """Reading the mappings for the pages: cells of Map by Organization, the yet-to-be-mapped
-counts, latest usage and the billing preview, the stored suggestions each picker offers, and
+counts, latest usage, the stored suggestions each picker offers, and
 each user's column order. Writing goes
 through kaseya_modules.mapping."""
 
@@ -176,29 +176,6 @@ def suggested_cells(organization_ids, modules, cells) -> dict:
 
 def _billing_type_names(module) -> dict[str, str]:
     return {item["code"]: item.get("name", item["code"]) for item in module.billing_types or []}
-
-
-def billing_preview(organization) -> list[dict]:
-    """What `organization` will be billed for: the latest usage of every active module
-    organization mapped to it, summed by module and billing type (two queries)."""
-    mapped = list(
-        ModuleOrganization.objects.mappable()
-        .filter(organization=organization)
-        .select_related("module")
-        .order_by("module__name", "name")
-    )
-    usage = latest_usage(mapped)
-    totals = {}
-    for mo in mapped:
-        for billing_type, quantity in usage.get(mo.pk, []):
-            key = (mo.module.name, billing_type)
-            row = totals.setdefault(
-                key,
-                {"module": mo.module, "billing_type": billing_type, "quantity": 0, "sources": 0},
-            )
-            row["quantity"] += quantity
-            row["sources"] += 1
-    return [totals[key] for key in sorted(totals)]
 
 
 def unbilled_usage(modules) -> list[dict]:

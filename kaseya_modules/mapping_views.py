@@ -15,6 +15,7 @@ from mapping_portal.lib.body_limit import max_body_bytes
 from mapping_portal.lib.csv_io import IMPORT_BODY_BYTES, csv_download
 from mapping_portal.lib.csv_views import ImportPage, import_view
 from mapping_portal.lib.decorators import permission_required
+from mapping_portal.lib.navigation import organization_mapping_panels, visible_panels
 from mapping_portal.lib.paging import paginate
 from organizations.forms import TypeaheadForm
 from organizations.models import Organization
@@ -485,7 +486,8 @@ def organization_mappings(request, pk):
             "organization": organization,
             "rows": rows,
             "mapped": mapped,
-            "preview": mapping_reads.billing_preview(organization),
+            # Billing's preview of what the organization is billed, among others.
+            "panels": visible_panels(organization_mapping_panels, request, organization),
             "history": mapping.history_for(organization)[:50],
             "counts": counts,
             "modules": modules,

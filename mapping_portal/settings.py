@@ -1,5 +1,6 @@
 """Settings, read from the environment (see .env.example for every variable)."""
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -137,6 +138,11 @@ AUTOTASK_SYNC_MAX_PAGES = env_int("AUTOTASK_SYNC_MAX_PAGES", 1000, minimum=1)
 AUTOTASK_REQUEST_DEADLINE_SECONDS = env_int(
     "AUTOTASK_REQUEST_DEADLINE_SECONDS", 120, minimum=1, maximum=3000
 )
+# Invoice numbers (QuickBooks RefNumber, at most 11 characters): this prefix and a zero-padded
+# number, given at approval ("MP000000001").
+INVOICE_REF_PREFIX = env_str("INVOICE_REF_PREFIX", "MP")
+if not re.fullmatch(r"[A-Za-z0-9-]{0,6}", INVOICE_REF_PREFIX):
+    raise ImproperlyConfigured("INVOICE_REF_PREFIX: up to 6 letters, digits or hyphens.")
 
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -15,6 +15,7 @@ urlpatterns = [
     path("quickbooks/", include("connectors.urls")),
     path("qbwc/", include("qbwc_soap.urls")),
     path("kaseya/", include("kaseya_modules.urls")),
+    path("billing/", include("billing.urls")),
     # The admin's own log-in view, matched first only to give it the log-in body limit.
     path("django-admin/login/", login_body_limit(admin.site.login)),
     path("django-admin/", admin.site.urls),

@@ -3,7 +3,7 @@
 
 from importlib import import_module
 
-DEMO_APPS = ("organizations", "connectors", "qbwc_soap", "kaseya_modules")
+DEMO_APPS = ("organizations", "connectors", "qbwc_soap", "kaseya_modules", "billing")
 
 
 def seed_all(stdout) -> None:

@@ -62,6 +62,10 @@ nav_links = Registry()  # left navigation, shown on every page
 organization_tools = Registry()  # Tools menu on the organization page; url takes the org pk
 connector_links = Registry()  # links on a web connector's page; url takes the connector pk
 organization_panels: list[Panel] = []
+# Sections on an organization's Mappings page (Manage Integrated Customer Billing), e.g. billing's
+# preview of what the organization will be billed: the page's app (kaseya_modules) never imports
+# the app that fills it.
+organization_mapping_panels: list[Panel] = []
 home_panels: list[Panel] = []  # the dashboard after login
 
 
@@ -73,6 +77,10 @@ def _add_panel(panels: list[Panel], panel: Panel) -> None:
 
 def add_organization_panel(panel: Panel) -> None:
     _add_panel(organization_panels, panel)
+
+
+def add_organization_mapping_panel(panel: Panel) -> None:
+    _add_panel(organization_mapping_panels, panel)
 
 
 def add_home_panel(panel: Panel) -> None:

@@ -351,25 +351,6 @@ def test_an_inactive_mapping_leaves_the_module_unmapped_for_the_organization(mod
     assert list(mapping_reads.organizations_with_unmapped_modules([module])) == [acme]
 
 
-def test_billing_preview_sums_the_latest_usage_of_mapped_module_organizations(module, acme):
-    from datetime import timedelta
-
-    hq, branch = module_org(module, "HQ", organization=acme), module_org(module, "Branch")
-    mapping.map_module_organization(branch, acme)
-    today = usage(hq, "users", 10).day
-    usage(hq, "users", 99, day=today - timedelta(days=1))  # older: not billed
-    usage(branch, "users", 5)
-    usage(branch, "is_enabled", 1)
-
-    preview = {
-        (r["module"].name, r["billing_type"]): r for r in mapping_reads.billing_preview(acme)
-    }
-
-    assert preview["Graphus", "Users"]["quantity"] == 15
-    assert preview["Graphus", "Users"]["sources"] == 2
-    assert preview["Graphus", "Is Enabled"]["quantity"] == 1
-
-
 def test_unbilled_usage_is_the_usage_of_unmapped_unignored_module_organizations(module, acme):
     usage(module_org(module, "Mapped", organization=acme), "users", 7)
     usage(module_org(module, "Ignored", ignored=True), "users", 3)
