@@ -114,10 +114,8 @@ def to_send(connector, limit: int) -> list[Outgoing]:
                 invoice.held = reason
                 changed.append(invoice)
             continue
-        items = {(line.module_id, line.billing_type): None for line in invoice.lines.all()}
-        outgoing.append(
-            Outgoing(invoice, invoice.customer_list_id, {key: found[key] for key in items})
-        )
+        keys = {(line.module_id, line.billing_type) for line in invoice.lines.all()}
+        outgoing.append(Outgoing(invoice, invoice.customer_list_id, {k: found[k] for k in keys}))
     if changed:
         Invoice.objects.bulk_update(changed, ["held"])
     return outgoing

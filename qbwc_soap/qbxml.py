@@ -327,15 +327,6 @@ class RequestBuilder:
         rq.set("requestID", request_id)
         _sub(rq, "ActiveStatus", "All")
 
-    def item_service_query(self, request_id: str) -> None:
-        self.item_query(request_id, "service")
-
-    def item_non_inventory_query(self, request_id: str) -> None:
-        self.item_query(request_id, "noninventory")
-
-    def item_other_charge_query(self, request_id: str) -> None:
-        self.item_query(request_id, "othercharge")
-
     def invoice_add(
         self,
         request_id: str,

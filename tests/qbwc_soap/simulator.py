@@ -122,6 +122,7 @@ class QuickBooks:
         self.invoices = {}
         self._txn_ids = itertools.count(0x1000)
         self.fail_invoices = {}  # RefNumber → status code to answer its InvoiceAdd with
+        self.fail_invoice_queries = {}  # RefNumber → status code to answer its InvoiceQuery with
         self.item_query_status = {}  # item kind → status code to answer its query with
         # How many coming messages holding an InvoiceAdd lose their answer (AnswerLost).
         self.lose_invoice_add_answers = 0
@@ -317,6 +318,13 @@ class QuickBooks:
         if rq.tag == "InvoiceQueryRq":
             ref_number = rq.findtext("RefNumber")
             assert ref_number, "invoices are looked up by RefNumber"
+            if ref_number in self.fail_invoice_queries:
+                code = self.fail_invoice_queries[ref_number]
+                rs = etree.Element(
+                    kind, requestID=rid, statusCode=str(code), statusSeverity="Error"
+                )
+                rs.set("statusMessage", INVOICE_ERRORS.get(code, f"Simulated error {code}"))
+                return rs
             found = self.invoices_numbered(ref_number)
             if not found:
                 return etree.Element(kind, requestID=rid, **_status_1())

@@ -34,9 +34,8 @@ MESSAGES = {
     "customer_query_by_id": lambda b: b.customer_query_by_id("1", LIST_ID),
     "host_query": lambda b: b.host_query("1"),
     "item_query": lambda b: b.item_query("1", "service"),
-    "item_service_query": lambda b: b.item_service_query("1"),
-    "item_non_inventory_query": lambda b: b.item_non_inventory_query("1"),
-    "item_other_charge_query": lambda b: b.item_other_charge_query("1"),
+    "item_query_non_inventory": lambda b: b.item_query("1", "noninventory"),
+    "item_query_other_charge": lambda b: b.item_query("1", "othercharge"),
     "invoice_add": lambda b: b.invoice_add(
         "1", LIST_ID, "2026100001", date(2026, 10, 31), _lines(1)
     ),
