@@ -6,7 +6,8 @@ before receiveResponseXML stored its TxnID. So, per connector and conversation, 
 1. looks up first (`to_look_up`): every invoice sent through this connector whose outcome is
    unknown is queried by RefNumber in that company file, whatever the organization's routing
    says now; `apply_query` settles it (found → in QuickBooks, not found → approved again);
-2. then sends (`to_send`): approved invoices of the organizations routed to this connector now
+2. once per conversation, forgets why invoices were held (`recheck_held`), then sends
+   (`to_send`): approved invoices of the organizations routed to this connector now
    (connectors.services.organizations_for) whose customer QuickBooks has and whose lines all
    have an item on this connector; the others are held with a message;
 3. marks them sent (`mark_sent`) and commits that before the request leaves sendRequestXML:
@@ -21,15 +22,26 @@ import calendar
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, When
+from django.db.models import (
+    Case,
+    CharField,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
 
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, ItemMapping, held_message
 from connectors.services import organizations_for
+from kaseya_modules.models import KaseyaModule
 
 from . import qbxml
 from .models import CustomerTransfer
-
-_SETTLED_FIELDS = ["status", "connector", "txn_id", "transferred_at", "error_code", "error"]
 
 
 @dataclass
@@ -61,85 +73,103 @@ def to_look_up(connector, limit=None) -> list[Invoice]:
     return list(invoices[:limit] if limit else invoices)
 
 
-def to_send(connector, limit: int) -> list[Outgoing]:
-    """Up to `limit` approved invoices to send through `connector` now: their organization is
-    routed to it now (organizations_for, the routing rule), QuickBooks has their customer in
-    this company file (a CustomerTransfer with a ListID), and every line has an active item
-    mapping on this connector (ItemMapping.objects.items_for). An invoice that misses a mapping
-    or its customer is held: its `held` says why; it is cleared once it goes.
-
-    Sendable invoices come first, so held ones never crowd them out. Statements: the invoices,
-    their lines, the item mappings, and one UPDATE of changed held messages when there are any."""
-    lines = InvoiceLine.objects.select_related("module").order_by("position", "pk")
-    # Only orders the candidates (sendable first); items_for below decides.
-    unmapped_line = InvoiceLine.objects.filter(invoice=OuterRef("pk")).filter(
-        ~Exists(
-            ItemMapping.objects.filter(
-                connector=connector,
-                module=OuterRef("module"),
-                billing_type=OuterRef("billing_type"),
-                item__active=True,
-            )
-        )
+def _routed_approved(connector):
+    """Approved invoices of the organizations routed to `connector` now (the routing rule)."""
+    return Invoice.objects.filter(
+        status=InvoiceStatus.APPROVED, organization__in=organizations_for(connector)
     )
+
+
+def recheck_held(connector) -> int:
+    """Forget why this connector's held invoices were held, so the conversation that calls this
+    (once, before its first to_send) checks each of them again, once: mappings, items and
+    customers may have changed since. One UPDATE; returns how many were held."""
+    return _routed_approved(connector).exclude(held="").update(held="")
+
+
+def to_send(connector, limit: int) -> list[Outgoing]:
+    """Up to `limit` approved invoices to send through `connector` now, in no particular order:
+    their organization is routed to it now (organizations_for, the routing rule), QuickBooks has
+    their customer in this company file (a CustomerTransfer with a ListID), and every line has
+    an active item mapping on this connector (ItemMapping.objects.items_for).
+
+    Only invoices not held yet are read. One that misses its customer or a mapping is held: its
+    `held` says why, so it is not read again until recheck_held (mark_sent clears it once it
+    goes). One QuickBooks could never take (no lines, a number or quantity beyond its limits)
+    is failed with the reason. So every call makes progress, and held invoices never crowd out
+    sendable ones.
+
+    Statements: the invoices (with their customers' ListIDs), their lines, the item mappings,
+    the modules' names when a line has no item, and one UPDATE when an invoice was held or
+    failed: at most five."""
+    lines = InvoiceLine.objects.order_by("position", "pk")
     candidates = list(
-        Invoice.objects.filter(
-            status=InvoiceStatus.APPROVED, organization__in=organizations_for(connector)
-        )
-        .annotate(customer_list_id=_customer_list_id(connector))
+        _routed_approved(connector)
+        .filter(held="")
         .annotate(
-            blocked=Case(
-                When(Q(customer_list_id__isnull=True) | Exists(unmapped_line), then=1),
-                default=0,
-                output_field=IntegerField(),
-            ),
-            # Among held invoices, those not told why yet come first.
-            told=Case(When(held="", then=0), default=1, output_field=IntegerField()),
+            customer_list_id=_customer_list_id(connector),
+            organization_name=F("organization__name"),  # for a held message
         )
-        .select_related("organization")
         .prefetch_related(Prefetch("lines", queryset=lines))
-        .order_by("blocked", "told", "pk")[:limit]
+        # Any order: the database stops at `limit` instead of sorting every approved invoice.
+        .order_by()[:limit]
     )
     all_lines = [line for invoice in candidates for line in invoice.lines.all()]
     found, missing = ItemMapping.objects.items_for(connector, all_lines)
     missing_by_invoice = {}
-    for line in missing:
-        missing_by_invoice.setdefault(line.invoice_id, []).append(line)
+    if missing:
+        # held_message names the modules: one query for all of them, only when needed.
+        modules = KaseyaModule.objects.only("name").in_bulk({line.module_id for line in missing})
+        for line in missing:
+            line.module = modules[line.module_id]
+            missing_by_invoice.setdefault(line.invoice_id, []).append(line)
 
-    outgoing, changed = [], []
+    outgoing, held, refused = [], [], []
     for invoice in candidates:
         reason = _held_reason(connector, invoice, missing_by_invoice.get(invoice.pk, []))
         if reason:
-            if invoice.held != reason:
-                invoice.held = reason
-                changed.append(invoice)
+            invoice.held = reason
+            held.append(invoice)
+            continue
+        reason = _refusal(invoice)
+        if reason:
+            invoice.status = InvoiceStatus.FAILED
+            invoice.error_code = None
+            invoice.error = reason
+            refused.append(invoice)
             continue
         keys = {(line.module_id, line.billing_type) for line in invoice.lines.all()}
         outgoing.append(Outgoing(invoice, invoice.customer_list_id, {k: found[k] for k in keys}))
-    if changed:
-        Invoice.objects.bulk_update(changed, ["held"])
+    if held or refused:
+        Invoice.objects.bulk_update(held + refused, ["held", "status", "error_code", "error"])
     return outgoing
 
 
 def _held_reason(connector, invoice, missing_lines) -> str:
+    """Why the invoice waits for something the portal will learn (its customer in QuickBooks,
+    an item mapping); "" when it does not."""
     if invoice.customer_list_id is None:
         return (
-            f"Held back: {invoice.organization.name} is not a customer in {connector.name}'s "
+            f"Held back: {invoice.organization_name} is not a customer in {connector.name}'s "
             "QuickBooks company file yet; the invoice goes once the customer has been added "
             "(see the transfer log)."
         )
-    if missing_lines:
-        return held_message(connector, missing_lines)
+    return held_message(connector, missing_lines)
+
+
+def _refusal(invoice) -> str:
+    """Why QuickBooks could never take the invoice as it is: it fails at once (an admin fixes
+    it and retries) instead of taking a sending slot at every conversation."""
     lines = invoice.lines.all()
     if not lines:
-        return "Held back: the invoice has no lines."
+        return "The invoice has no lines; QuickBooks needs at least one."
     try:
         qbxml.invoice_number(invoice.ref_number or "")
         for line in lines:
             qbxml.quantity(line.quantity)
             qbxml.price(line.rate)
     except qbxml.QbxmlValueError as exc:
-        return f"Held back: {exc}."
+        return f"Not sent: {exc}."
     return ""
 
 
@@ -219,18 +249,78 @@ def _first_invoice_ret(rs):
     return next((ret for ret in rs.rets if isinstance(ret, qbxml.InvoiceRet)), None)
 
 
-def _settle_in_quickbooks(invoice, txn_id, now) -> None:
-    invoice.status = InvoiceStatus.IN_QUICKBOOKS
-    invoice.txn_id = txn_id
-    invoice.transferred_at = now
-    invoice.error_code = None
-    invoice.error = ""
+def _per_invoice(values: dict, output_field):
+    """CASE over the invoice pk: a value that differs per invoice, in one UPDATE. Cast, since a
+    CASE whose branches are all NULL has no type PostgreSQL could assign to the column."""
+    return Cast(
+        Case(*[When(pk=pk, then=Value(value)) for pk, value in values.items()]),
+        output_field=output_field,
+    )
+
+
+class _Outcomes:
+    """What a batch of answers does to the invoices, grouped so each kind of outcome is one
+    UPDATE whatever the batch size (Django's bulk_update would compile a CASE branch per
+    invoice and field, which costs more than QuickBooks' own answer)."""
+
+    def __init__(self):
+        self.in_quickbooks = {}  # pk → TxnID
+        self.failed = {}  # pk → (QuickBooks status code or None, message)
+        self.not_found = []  # pks
+        self.unsettled = {}  # pk → (status code or None, message): still sent, with a reason
+
+    def __len__(self):
+        return (
+            len(self.in_quickbooks) + len(self.failed) + len(self.not_found) + len(self.unsettled)
+        )
+
+    def __contains__(self, pk):
+        return (
+            pk in self.in_quickbooks
+            or pk in self.failed
+            or pk in self.not_found
+            or pk in self.unsettled
+        )
+
+    def write(self, connector, now) -> None:
+        # Every UPDATE is limited to invoices still awaiting an answer through this connector;
+        # they are locked by _locked, so none of these conditions can have changed meanwhile.
+        awaiting = Invoice.objects.filter(status=InvoiceStatus.SENT, connector=connector)
+        if self.in_quickbooks:
+            awaiting.filter(pk__in=self.in_quickbooks).update(
+                status=InvoiceStatus.IN_QUICKBOOKS,
+                txn_id=_per_invoice(self.in_quickbooks, CharField()),
+                transferred_at=now,
+                error_code=None,
+                error="",
+            )
+        if self.failed:
+            awaiting.filter(pk__in=self.failed).update(
+                status=InvoiceStatus.FAILED,
+                error_code=_per_invoice({k: v[0] for k, v in self.failed.items()}, IntegerField()),
+                error=_per_invoice({k: v[1] for k, v in self.failed.items()}, TextField()),
+            )
+        if self.not_found:
+            awaiting.filter(pk__in=self.not_found).update(
+                status=InvoiceStatus.APPROVED, connector=None, error_code=None, error=""
+            )
+        if self.unsettled:
+            awaiting.filter(pk__in=self.unsettled).update(
+                error_code=_per_invoice(
+                    {k: v[0] for k, v in self.unsettled.items()}, IntegerField()
+                ),
+                error=_per_invoice({k: v[1] for k, v in self.unsettled.items()}, TextField()),
+            )
 
 
 def _locked(connector, pks, **annotations) -> dict:
-    """The answered invoices still awaiting an answer through `connector`, locked. One query."""
-    invoices = Invoice.objects.select_for_update(of=("self",)).filter(
-        pk__in=pks, status=InvoiceStatus.SENT, connector=connector
+    """The answered invoices still awaiting an answer through `connector`, locked, so a replayed
+    or concurrent answer cannot settle one twice. One query."""
+    invoices = (
+        Invoice.objects.select_for_update()
+        .filter(pk__in=pks, status=InvoiceStatus.SENT, connector=connector)
+        .only("pk", "organization_id", "ref_number")
+        .order_by("pk")  # locks taken in one order everywhere
     )
     if annotations:
         invoices = invoices.annotate(**annotations)
@@ -243,31 +333,23 @@ def apply_add(connector, answers, now) -> dict:
     (3140 invalid reference, 3180, 3200, …) → failed with QuickBooks' code and message. Anything
     else (no answer, no result) leaves it sent: it is looked up by RefNumber next time. An
     invoice no longer sent through this connector (an answer replayed) is left alone.
-    Returns {"added": n, "failed": n}. Statements: one SELECT … FOR UPDATE, one UPDATE."""
+    Returns {"added": n, "failed": n}. Statements: one SELECT … FOR UPDATE, then one UPDATE
+    per kind of outcome present (at most two)."""
     answers = list(answers)
-    counts = {"added": 0, "failed": 0}
+    outcomes = _Outcomes()
     with transaction.atomic():
         invoices = _locked(connector, [pk for pk, _ in answers])
-        changed = {}
         for pk, rs in answers:
-            invoice = invoices.get(pk)
-            if invoice is None or pk in changed:
+            if pk not in invoices or pk in outcomes:
                 continue
             ret = _first_invoice_ret(rs)
             if rs.ok and ret is not None and ret.txn_id:
-                _settle_in_quickbooks(invoice, ret.txn_id, now)
-                counts["added"] += 1
+                outcomes.in_quickbooks[pk] = ret.txn_id
             elif rs.status_code >= 1000:
-                invoice.status = InvoiceStatus.FAILED
-                invoice.error_code = rs.status_code
-                invoice.error = rs.message or f"QuickBooks refused the invoice ({rs.status_code})."
-                counts["failed"] += 1
-            else:
-                continue
-            changed[pk] = invoice
-        if changed:
-            Invoice.objects.bulk_update(list(changed.values()), _SETTLED_FIELDS)
-    return counts
+                message = rs.message or f"QuickBooks refused the invoice ({rs.status_code})."
+                outcomes.failed[pk] = (rs.status_code, message)
+        outcomes.write(connector, now)
+    return {"added": len(outcomes.in_quickbooks), "failed": len(outcomes.failed)}
 
 
 def apply_query(connector, answers, now) -> dict:
@@ -277,19 +359,19 @@ def apply_query(connector, answers, now) -> dict:
     company file); not found (status 1) → approved again with no connector, to be sent wherever
     its organization goes now; a failed lookup leaves it sent with the reason, to be looked up
     again. Returns {"found": n, "not_found": n, "conflict": n}.
-    Statements: one SELECT … FOR UPDATE (with the customers' ListIDs), one UPDATE."""
+    Statements: one SELECT … FOR UPDATE (with the customers' ListIDs), then one UPDATE per kind
+    of outcome present (at most four)."""
     answers = list(answers)
-    counts = {"found": 0, "not_found": 0, "conflict": 0}
+    outcomes = _Outcomes()
     with transaction.atomic():
         invoices = _locked(
             connector,
             [pk for pk, _ in answers],
             customer_list_id=_customer_list_id(connector),
         )
-        changed = {}
         for pk, rs in answers:
             invoice = invoices.get(pk)
-            if invoice is None or pk in changed:
+            if invoice is None or pk in outcomes:
                 continue
             rets = [ret for ret in rs.rets if isinstance(ret, qbxml.InvoiceRet)]
             if rs.status_code == 0 and rets:
@@ -299,33 +381,28 @@ def apply_query(connector, answers, now) -> dict:
                     if invoice.customer_list_id and ret.customer_list_id == invoice.customer_list_id
                 ]
                 if mine:
-                    _settle_in_quickbooks(invoice, mine[0].txn_id, now)
-                    counts["found"] += 1
+                    outcomes.in_quickbooks[pk] = mine[0].txn_id
                 else:
                     others = ", ".join(
                         sorted({ret.customer_full_name or ret.customer_list_id for ret in rets})
                     )
-                    invoice.status = InvoiceStatus.FAILED
-                    invoice.error_code = None
-                    invoice.error = (
+                    outcomes.failed[pk] = (
+                        None,
                         f"QuickBooks ({connector.name}) already has invoice number "
                         f"{invoice.ref_number} for another customer ({others}); it was not sent "
-                        "again. Check that invoice in QuickBooks before retrying."
+                        "again. Check that invoice in QuickBooks before retrying.",
                     )
-                    counts["conflict"] += 1
             elif rs.no_match:
-                invoice.status = InvoiceStatus.APPROVED
-                invoice.connector = None
-                invoice.error_code = None
-                invoice.error = ""
-                counts["not_found"] += 1
+                outcomes.not_found.append(pk)
             else:
-                invoice.error_code = rs.status_code if rs.status_code > 0 else None
-                invoice.error = (
+                outcomes.unsettled[pk] = (
+                    rs.status_code if rs.status_code > 0 else None,
                     f"Looking the invoice up in QuickBooks failed ({rs.message or 'no answer'}); "
-                    "it is looked up again at the next update before anything is sent."
+                    "it is looked up again at the next update before anything is sent.",
                 )
-            changed[pk] = invoice
-        if changed:
-            Invoice.objects.bulk_update(list(changed.values()), _SETTLED_FIELDS)
-    return counts
+        outcomes.write(connector, now)
+    return {
+        "found": len(outcomes.in_quickbooks),
+        "not_found": len(outcomes.not_found),
+        "conflict": len(outcomes.failed),
+    }

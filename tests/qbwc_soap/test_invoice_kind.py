@@ -239,8 +239,9 @@ def test_a_missing_item_mapping_holds_the_invoice_back_with_what_to_map(
     assert held.held.startswith("Held back: map ")
     assert graphus.name in held.held and default_connector.name in held.held
     assert round_trip(default_connector, main_file, now) is None
-    # and once mapped it goes, and the message is gone
+    # and once mapped it goes at the next conversation, and the message is gone
     map_item(main_file, default_connector, graphus)
+    assert invoices.recheck_held(default_connector) == 1
     round_trip(default_connector, main_file, now)
     sent = _reload(invoice)
     assert (sent.status, sent.held) == (InvoiceStatus.IN_QUICKBOOKS, "")
@@ -263,14 +264,41 @@ def test_an_invoice_whose_customer_quickbooks_lacks_is_held_back(default_connect
     assert "Nowhere Inc is not a customer" in _reload(invoice).held
 
 
-def test_held_invoices_never_crowd_out_sendable_ones(default_connector, main_file, graphus):
+def test_held_invoices_are_read_once_per_conversation_and_never_crowd_out_sendable_ones(
+    default_connector, main_file, graphus
+):
     unmapped = module()
     for _ in range(3):
         org = OrganizationFactory()
         customer_in(main_file, org, default_connector)
         approved_invoice(org, unmapped)
     ready = _ready(OrganizationFactory(), default_connector, main_file, graphus)
-    assert [o.invoice for o in invoices.to_send(default_connector, 2)] == [ready]
+    sent = []
+    for _ in range(3):
+        outgoing = invoices.to_send(default_connector, 2)
+        invoices.mark_sent(outgoing, default_connector, timezone.now())
+        sent += [o.invoice for o in outgoing]
+    assert sent == [ready]
+    assert Invoice.objects.filter(status=InvoiceStatus.APPROVED).exclude(held="").count() == 3
+    assert invoices.to_send(default_connector, 2) == []
+    # the next conversation checks them again
+    assert invoices.recheck_held(default_connector) == 3
+    assert Invoice.objects.filter(held="", status=InvoiceStatus.APPROVED).count() == 3
+
+
+def test_an_invoice_quickbooks_could_never_take_fails_instead_of_waiting(
+    default_connector, main_file, graphus
+):
+    org = OrganizationFactory()
+    customer_in(main_file, org, default_connector)
+    map_item(main_file, default_connector, graphus)
+    too_many = approved_invoice(org, graphus, lines=[("users", Decimal("1e11"), Decimal(1))])
+    empty = approved_invoice(org, graphus, lines=[])
+    assert invoices.to_send(default_connector, 50) == []
+    too_many, empty = _reload(too_many), _reload(empty)
+    assert too_many.status == InvoiceStatus.FAILED
+    assert "Quantity" in too_many.error and "too large" in too_many.error
+    assert empty.status == InvoiceStatus.FAILED and "no lines" in empty.error
 
 
 def test_invalid_reference_3140_fails_the_invoice_with_quickbooks_message(
