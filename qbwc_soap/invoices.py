@@ -66,7 +66,9 @@ def _customer_list_id(connector):
 def to_look_up(connector, limit=None) -> list[Invoice]:
     """Invoices sent through `connector` whose outcome is unknown (status sent): they must be
     looked up by RefNumber in its company file before anything could send them again. They stay
-    with the connector they were sent to, wherever their organization is routed now. One query."""
+    with the connector they were sent to, wherever their organization is routed now. Ask once
+    per conversation, at its start: a lookup that fails leaves its invoice sent, and asking
+    again within the same conversation would only fail again. One query."""
     invoices = Invoice.objects.filter(connector=connector, status=InvoiceStatus.SENT).order_by(
         "sent_at", "pk"
     )
@@ -224,7 +226,7 @@ def build(builder: qbxml.RequestBuilder, request_id: str, invoice, customer_list
     number, TxnDate = the last day of its period, one line per invoice line with its item's
     ListID (`items`: {(module id, billing type): QuickBooksItem}, as to_send found them),
     description, quantity and rate. Raises qbxml.QbxmlValueError for a value QuickBooks cannot
-    take (to_send holds such invoices back, so a sent one never does)."""
+    take (to_send fails such invoices instead of offering them, so one it offered never does)."""
     period = invoice.period
     last_day = period.replace(day=calendar.monthrange(period.year, period.month)[1])
     builder.invoice_add(
