@@ -231,6 +231,9 @@ QBWC_AUTH_FAILURE_WINDOW_SECONDS = env_int(
 # The key connector passwords are hashed under (HMAC-SHA-256). Empty: derived from SECRET_KEY
 # (rotate with SECRET_KEY_FALLBACKS). Set it to keep connector passwords across a SECRET_KEY change.
 QBWC_PASSWORD_KEY = env_str("QBWC_PASSWORD_KEY", "")
+# How old a connector's list of QuickBooks items may grow before a QBWC conversation reads it
+# again (an admin can ask for a fresh read at any time).
+QBWC_ITEM_REFRESH_HOURS = env_int("QBWC_ITEM_REFRESH_HOURS", 24, minimum=1, maximum=24 * 365)
 
 # Email (the optional note after a sync). Unset EMAIL_HOST: messages are printed to the console.
 EMAIL_HOST = env_str("EMAIL_HOST", "")

@@ -8,6 +8,7 @@ before it is queued, deterministically, so the same organization always produces
 import hashlib
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from lxml import etree
 
@@ -25,6 +26,24 @@ LIMITS = {
     "Email": 1023,
     "Notes": 4095,
 }
+
+# Invoice fields (InvoiceAdd in qbxmlops130.xsd).
+INVOICE_LIMITS = {"RefNumber": 11, "Memo": 4095, "Desc": 4095}
+
+# Numbers as the schema's types allow them (qbxmltypes130.xsd): QUANTYPE and PRICETYPE are at most
+# 10 digits before the point and 1-5 after it, AMTTYPE at most 13 before and exactly 2 after.
+QUANTITY_DIGITS = (10, 5)
+PRICE_DIGITS = (10, 5)
+AMOUNT_DIGITS = (13, 2)
+
+# The item types an invoice line may use for a billed service, by the key the rest of the
+# portal uses for them (billing.models.QuickBooksItem.Kind values), with their query and Ret.
+ITEM_KINDS = {
+    "service": ("ItemServiceQueryRq", "ItemServiceRet"),
+    "noninventory": ("ItemNonInventoryQueryRq", "ItemNonInventoryRet"),
+    "othercharge": ("ItemOtherChargeQueryRq", "ItemOtherChargeRet"),
+}
+_ITEM_KIND_BY_RET = {ret: kind for kind, (_, ret) in ITEM_KINDS.items()}
 
 # The qbXML versions we can produce; the request never announces more than QuickBooks supports.
 NEWEST_VERSION = (13, 0)
@@ -47,6 +66,59 @@ def clean(value) -> str:
 
 def fit(value: str, limit: int) -> str:
     return value[:limit].rstrip()
+
+
+class QbxmlValueError(ValueError):
+    """A value QuickBooks cannot accept and that cannot be fitted without changing its meaning
+    (a quantity too large for QUANTYPE, an invoice number longer than RefNumber allows)."""
+
+
+def _number(value, digits: tuple[int, int], what: str, exact_decimals=False) -> str:
+    whole, decimals = digits
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        raise QbxmlValueError(f"{what} {value!r} is not a number") from None
+    if not number.is_finite():
+        raise QbxmlValueError(f"{what} {value!r} is not a number")
+    number = number.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    text = format(number, "f")
+    if not exact_decimals and "." in text:
+        # "5.00000" → "5": the schema's pattern takes either, QuickBooks shows them alike.
+        text = text.rstrip("0").rstrip(".")
+    if text.startswith("-") and not number:  # "-0.00"
+        text = text[1:]
+    if len(text.lstrip("-").split(".")[0]) > whole:
+        raise QbxmlValueError(
+            f"{what} {value} is too large for QuickBooks (at most {whole} digits before the "
+            "decimal point)"
+        )
+    return text
+
+
+def quantity(value) -> str:
+    """A quantity as QUANTYPE allows it (rounded to 5 decimals); QbxmlValueError when too large."""
+    return _number(value, QUANTITY_DIGITS, "Quantity")
+
+
+def price(value) -> str:
+    """A rate or price as PRICETYPE allows it (rounded to 5 decimals)."""
+    return _number(value, PRICE_DIGITS, "Rate")
+
+
+def amount(value) -> str:
+    """A money amount as AMTTYPE allows it: cents, always two decimals."""
+    return _number(value, AMOUNT_DIGITS, "Amount", exact_decimals=True)
+
+
+def invoice_number(value) -> str:
+    """An invoice number for RefNumber. Never cut: a shortened number could name another
+    invoice, and the number is how a sent invoice is found again."""
+    text = clean(value)
+    limit = INVOICE_LIMITS["RefNumber"]
+    if not text or len(text) > limit:
+        raise QbxmlValueError(f"Invoice number {text!r} must be 1 to {limit} characters")
+    return text
 
 
 def customer_name(name: str, autotask_id: int) -> str:
@@ -248,6 +320,58 @@ class RequestBuilder:
         rq = _sub(self.msgs, "HostQueryRq")
         rq.set("requestID", request_id)
 
+    def item_query(self, request_id: str, kind: str) -> None:
+        """Every item of one ITEM_KINDS kind, active or not (an item made inactive in
+        QuickBooks must become inactive here too)."""
+        rq = _sub(self.msgs, ITEM_KINDS[kind][0])
+        rq.set("requestID", request_id)
+        _sub(rq, "ActiveStatus", "All")
+
+    def invoice_add(
+        self,
+        request_id: str,
+        customer_list_id: str,
+        ref_number: str,
+        txn_date,
+        lines,
+        memo: str = "",
+    ) -> None:
+        """One invoice. `lines`: (item ListID, description, quantity, rate) each; `txn_date` a
+        date. Raises QbxmlValueError (and adds nothing) for a value QuickBooks cannot take."""
+        number = invoice_number(ref_number)
+        fitted = [
+            (clean(item), fit(clean(desc), INVOICE_LIMITS["Desc"]), quantity(qty), price(rate))
+            for item, desc, qty, rate in lines
+        ]
+        if not fitted:
+            raise QbxmlValueError(f"Invoice {number} has no lines")
+        rq = _sub(self.msgs, "InvoiceAddRq")
+        rq.set("requestID", request_id)
+        add = _sub(rq, "InvoiceAdd")
+        # Element order follows the InvoiceAdd and InvoiceLineAdd sequences in qbxml130.xsd.
+        _sub(_sub(add, "CustomerRef"), "ListID", clean(customer_list_id))
+        _sub(add, "TxnDate", txn_date.isoformat())
+        _sub(add, "RefNumber", number)
+        memo = fit(clean(memo), INVOICE_LIMITS["Memo"])
+        if memo:
+            _sub(add, "Memo", memo)
+        for item, desc, qty, rate in fitted:
+            line = _sub(add, "InvoiceLineAdd")
+            _sub(_sub(line, "ItemRef"), "ListID", item)
+            if desc:
+                _sub(line, "Desc", desc)
+            _sub(line, "Quantity", qty)
+            _sub(line, "Rate", rate)
+
+    def invoice_query_by_ref_number(self, request_id: str, ref_number: str) -> None:
+        """The invoices with this number. InvoiceQuery's filter is a choice of TxnID, RefNumber,
+        RefNumberCaseSensitive or a filter group (qbxml130.xsd, group InvoiceQuery). RefNumber
+        ignores case, so it can only find more than the exact number, never miss it; whoever
+        applies the answer checks each invoice found by its customer."""
+        rq = _sub(self.msgs, "InvoiceQueryRq")
+        rq.set("requestID", request_id)
+        _sub(rq, "RefNumber", invoice_number(ref_number))
+
     def tostring(self) -> str:
         # Every character outside ASCII as a character reference (é → &#233;): QuickBooks'
         # request processor is known to reject raw accented letters with "QuickBooks found an
@@ -299,15 +423,60 @@ class Ret:
 
 
 @dataclass(slots=True)
+class ItemRet:
+    """An ItemServiceRet, ItemNonInventoryRet or ItemOtherChargeRet."""
+
+    list_id: str
+    edit_sequence: str
+    name: str
+    full_name: str
+    kind: str  # an ITEM_KINDS key
+    active: bool
+    # SalesOrPurchase/Desc, else SalesAndPurchase/SalesDesc: what an invoice line shows.
+    description: str = ""
+
+
+@dataclass(slots=True)
+class InvoiceRet:
+    """An InvoiceRet's identity, its customer and its amounts."""
+
+    txn_id: str
+    edit_sequence: str
+    ref_number: str
+    customer_list_id: str
+    customer_full_name: str = ""
+    txn_date: str = ""
+    subtotal: Decimal | None = None
+    sales_tax_total: Decimal | None = None
+
+    @property
+    def total(self) -> Decimal | None:
+        if self.subtotal is None:
+            return None
+        return self.subtotal + (self.sales_tax_total or Decimal(0))
+
+
+@dataclass(slots=True)
 class Response:
-    """One …Rs element of a qbXML response."""
+    """One …Rs element of a qbXML response. `rets` holds a Ret per CustomerRet (and any other
+    …Ret), an ItemRet per item Ret, an InvoiceRet per InvoiceRet."""
 
     kind: str  # e.g. "CustomerAddRs"
     request_id: str
     status_code: int
     severity: str
     message: str
-    rets: list[Ret] = field(default_factory=list)
+    rets: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """QuickBooks did it (status 0, or an Info/Warn status below 1000 with a result)."""
+        return self.status_code == 0 or (0 < self.status_code < 1000 and bool(self.rets))
+
+    @property
+    def no_match(self) -> bool:
+        """A query that found nothing: status 1, not an error."""
+        return self.status_code == 1
 
 
 def _text(element, tag) -> str:
@@ -332,6 +501,53 @@ def _ret(element) -> Ret:
     return Ret(*values)
 
 
+def _decimal(element, tag) -> Decimal | None:
+    text = _text(element, tag)
+    try:
+        return Decimal(text) if text else None
+    except InvalidOperation:
+        return None
+
+
+def _item_ret(element, kind: str) -> ItemRet:
+    description = _text(element, "SalesOrPurchase/Desc") or _text(
+        element, "SalesAndPurchase/SalesDesc"
+    )
+    return ItemRet(
+        list_id=_text(element, "ListID"),
+        edit_sequence=_text(element, "EditSequence"),
+        name=_text(element, "Name"),
+        full_name=_text(element, "FullName") or _text(element, "Name"),
+        kind=kind,
+        # IsActive is optional in a Ret; QuickBooks leaves it out only when asked to.
+        active=_text(element, "IsActive").lower() != "false",
+        description=description,
+    )
+
+
+def _invoice_ret(element) -> InvoiceRet:
+    return InvoiceRet(
+        txn_id=_text(element, "TxnID"),
+        edit_sequence=_text(element, "EditSequence"),
+        ref_number=_text(element, "RefNumber"),
+        customer_list_id=_text(element, "CustomerRef/ListID"),
+        customer_full_name=_text(element, "CustomerRef/FullName"),
+        txn_date=_text(element, "TxnDate"),
+        subtotal=_decimal(element, "Subtotal"),
+        sales_tax_total=_decimal(element, "SalesTaxTotal"),
+    )
+
+
+def _any_ret(element):
+    tag = element.tag
+    kind = _ITEM_KIND_BY_RET.get(tag)
+    if kind is not None:
+        return _item_ret(element, kind)
+    if tag == "InvoiceRet":
+        return _invoice_ret(element)
+    return _ret(element)
+
+
 def parse_response(text: str) -> list[Response]:
     """Every …Rs in a qbXML response, in order."""
     root = _parse(text)
@@ -345,7 +561,9 @@ def parse_response(text: str) -> list[Response]:
             code = int(attrib.get("statusCode", ""))
         except ValueError:
             code = -1
-        rets = [_ret(ret) for ret in rs.iterchildren(tag=etree.Element) if ret.tag.endswith("Ret")]
+        rets = [
+            _any_ret(ret) for ret in rs.iterchildren(tag=etree.Element) if ret.tag.endswith("Ret")
+        ]
         responses.append(
             Response(
                 kind=rs.tag,
