@@ -93,6 +93,7 @@ def serve(pages: dict[int, bytes]) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def answer(self, body: bytes):
             self.send_response(200)

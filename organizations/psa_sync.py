@@ -11,21 +11,22 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from mapping_portal.lib.bulk import BackgroundRead, can_overlap, paused_gc
 from mapping_portal.lib.http import validate_api_url
 from mapping_portal.lib.text import strip_control_characters
 
 from .autotask import (
-    COMPARED_FIELDS,
     AutotaskClient,
     PsaCompany,
     PsaError,
-    company_from,
+    companies_from,
     psa_setting,
 )
 from .importing import parent_loops
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # A run still queued after this long lost its broker message (or no worker is running).
 STALE_QUEUED_AFTER = timedelta(hours=1)
 PROGRESS_INTERVAL = 0.25  # seconds between live progress writes during a fetch
+BATCH = 1000  # rows per INSERT, UPDATE or IN list
 
 
 @dataclass
@@ -209,7 +211,7 @@ def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaC
         last_write = time.monotonic()
         for number, items in enumerate(client.company_pages(max_pages), start=1):
             where = f"Companies page {number}"
-            companies += filter(None, (company_from(item, types, where) for item in items))
+            companies += companies_from(items, types, where)
             run.pages_fetched, run.companies_fetched = number, len(companies)
             # Live progress for the page, a few times a second at most rather than once per page;
             # the final figures are saved with the run.
@@ -255,9 +257,21 @@ def run_psa_sync(run_id: int) -> PsaSyncRun | None:
     budget = RequestBudget(run)
     try:
         psa = PsaSettings.load()
+        # While the pages come in, a second connection reads what is stored (the lease is held,
+        # so no other sync changes it meanwhile): an unchanged PSA then costs one comparison.
+        reader = BackgroundRead(read_stored, name="psa-sync-stored") if can_overlap() else None
         try:
-            companies = fetch(psa, run, budget)
-            counts = apply_companies(companies, now=started, holder=run.pk)
+            try:
+                companies = fetch(psa, run, budget)
+            finally:
+                if reader is not None:
+                    reader.join()
+            counts = apply_companies(
+                companies,
+                now=started,
+                holder=run.pk,
+                stored=reader.result() if reader is not None else None,
+            )
         except PsaError as exc:
             log.warning("Organization sync #%s failed: %s", run.pk, exc)
             finish(run, PsaSyncStatus.FAILED, error=str(exc), requests=budget.count)
@@ -338,65 +352,111 @@ def depth_levels(companies: list[PsaCompany], stored: set[int]) -> list[list[Psa
     return levels
 
 
+# What the PSA says about a company as it is stored: PsaCompany's fields in its order, the parent
+# by its Autotask id, so a stored row and a fetched company compare equal when nothing changed.
+STORED_SHAPE = tuple("parent__autotask_id" if f == "parent_id" else f for f in PsaCompany._fields)
+# The name bulk_update() takes for each of them (the Autotask id never differs: it is the key).
+UPDATE_FIELD = tuple("parent" if f == "parent_id" else f for f in PsaCompany._fields)
+ACTIVE = PsaCompany._fields.index("active")
+_autotask_id = itemgetter(0)
+_active = itemgetter(ACTIVE)
+
+
+@dataclass
+class StoredOrganizations:
+    """Every stored organization as a PsaCompany-shaped tuple (by Autotask id), and how many are
+    active: what is needed to recognise an unchanged PSA with one comparison in C."""
+
+    rows: dict[int, tuple]
+    active: int
+
+    def matches(self, companies: list[PsaCompany]) -> bool:
+        """True when the fetch says exactly what is stored: every company stored as it is (type,
+        parent, address, active…) and no active organization left out of the fetch. Equal active
+        counts with every fetched company equal to its row leave no active row outside it."""
+        if len(self.rows) < len(companies) or sum(map(_active, companies)) != self.active:
+            return False
+        return list(map(self.rows.get, map(_autotask_id, companies))) == companies
+
+
+def read_stored() -> StoredOrganizations:
+    """The stored organizations as the PSA would describe them, in one query (run alongside the
+    fetch on a connection of its own by run_psa_sync)."""
+    rows = list(Organization.objects.order_by().values_list(*STORED_SHAPE))
+    return StoredOrganizations(
+        dict(zip(map(_autotask_id, rows), rows, strict=True)), sum(map(_active, rows))
+    )
+
+
+def _organization(company: PsaCompany, pk_of: dict[int, int], **extra) -> Organization:
+    values = company._asdict()
+    parent = values.pop("parent_id")
+    return Organization(parent_id=pk_of[parent] if parent else None, **values, **extra)
+
+
+@paused_gc()
 @transaction.atomic
-def apply_companies(companies: list[PsaCompany], *, now, holder: int | None = None) -> Counts:
-    """Store one complete fetch; returns what changed. Reads the stored organizations with one
-    query and writes only differences (an unchanged PSA writes nothing). Organizations missing
-    from the PSA become inactive, never deleted. With `holder`, raises Superseded, writing
-    nothing, unless that run still holds the sync lease."""
+def apply_companies(
+    companies: list[PsaCompany],
+    *,
+    now,
+    holder: int | None = None,
+    stored: StoredOrganizations | None = None,
+) -> Counts:
+    """Store one complete fetch; returns what changed. Writes only differences (an unchanged PSA
+    writes nothing). Organizations missing from the PSA become inactive, never deleted. With
+    `holder`, raises Superseded, writing nothing, unless that run still holds the sync lease.
+
+    `stored`, read by run_psa_sync during the fetch, settles the nightly case with one
+    comparison: when the fetch matches it, nothing is written. A snapshot read before this
+    transaction needs no re-check then: the lease kept every other sync out since, and a sync
+    that writes nothing is equivalent to one that ran wholly before any edit (admin, CSV import)
+    committed meanwhile, which stands as it would had it come a moment after the sync. Any
+    difference is decided on the stored organizations read again here, in one query."""
     if holder is not None:
         fence(holder)
+    if stored is not None and stored.matches(companies):
+        return Counts(unchanged=len(companies))
     counts = Counts()
-    stored = {
-        org.autotask_id: org
-        for org in Organization.objects.only("pk", "autotask_id", "parent_id", *COMPARED_FIELDS)
-    }
-    autotask_id_of = {org.pk: org.autotask_id for org in stored.values()}
-    new, to_update, fields = [], [], set()
+    # Autotask id -> (pk, *the PsaCompany-shaped row)
+    rows = {row[1]: row for row in Organization.objects.order_by().values_list("pk", *STORED_SHAPE)}
+    new, changed, fields = [], [], set()
     for company in companies:
-        org = stored.get(company.autotask_id)
-        if org is None:
+        row = rows.get(company.autotask_id)
+        if row is None:
             new.append(company)
-            continue
-        changed = [name for name in COMPARED_FIELDS if getattr(org, name) != getattr(company, name)]
-        if autotask_id_of.get(org.parent_id) != company.parent_id:
-            changed.append("parent")  # its pk is known once new parents are stored
-        if changed:
-            for name in changed:
-                if name != "parent":
-                    setattr(org, name, getattr(company, name))
-            org.updated_at = now
-            fields.update(changed)
-            to_update.append((org, company.parent_id))
+        elif row[1:] != company:
+            changed.append(company)
+            fields.update(
+                name
+                for name, old, value in zip(UPDATE_FIELD, row[1:], company, strict=True)
+                if old != value
+            )
         else:
             counts.unchanged += 1
-    pk_of = {autotask_id: org.pk for autotask_id, org in stored.items()}
-    for level in depth_levels(new, set(stored)):
+    pk_of = {autotask_id: row[0] for autotask_id, row in rows.items()}
+    for level in depth_levels(new, set(rows)):
         created = Organization.objects.bulk_create(
-            [
-                Organization(
-                    autotask_id=company.autotask_id,
-                    parent_id=pk_of[company.parent_id] if company.parent_id else None,
-                    **{name: getattr(company, name) for name in COMPARED_FIELDS},
-                )
-                for company in level
-            ],
-            batch_size=1000,
+            [_organization(company, pk_of) for company in level], batch_size=BATCH
         )
         pk_of.update((org.autotask_id, org.pk) for org in created)
-    if to_update:
-        for org, parent_id in to_update:
-            org.parent_id = pk_of[parent_id] if parent_id else None
+    if changed:
+        # Every compared field is set from the PSA: the ones not in `fields` hold what is stored.
         Organization.objects.bulk_update(
-            [org for org, _ in to_update], [*sorted(fields), "updated_at"], batch_size=1000
+            [
+                _organization(company, pk_of, pk=pk_of[company.autotask_id], updated_at=now)
+                for company in changed
+            ],
+            [*sorted(fields), "updated_at"],
+            batch_size=BATCH,
         )
-    fetched = {company.autotask_id for company in companies}
-    missing = [org.pk for org in stored.values() if org.active and org.autotask_id not in fetched]
-    for start in range(0, len(missing), 1000):
-        Organization.objects.filter(pk__in=missing[start : start + 1000]).update(
+    fetched = set(map(_autotask_id, companies))
+    missing = [row[0] for key, row in rows.items() if row[1 + ACTIVE] and key not in fetched]
+    for start in range(0, len(missing), BATCH):
+        Organization.objects.filter(pk__in=missing[start : start + BATCH]).update(
             active=False, updated_at=now
         )
-    counts.created, counts.updated, counts.deactivated = len(new), len(to_update), len(missing)
+    counts.created, counts.updated, counts.deactivated = len(new), len(changed), len(missing)
     if counts.created or counts.updated or counts.deactivated:
         announce_organizations_changed(Organization)
     return counts
