@@ -11,7 +11,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -31,6 +30,16 @@ from .autotask import (
 )
 from .importing import parent_loops
 from .models import Organization, PsaSettings, PsaSyncRun, PsaSyncStatus, PsaSyncTrigger
+from .psa_store import (
+    ACTIVE,
+    STORED_SHAPE,
+    UPDATE_FIELD,
+    StoredOrganizations,
+    autotask_id_of,
+    depth_levels,
+    organization_from,
+    read_stored,
+)
 from .signals import announce_organizations_changed
 
 log = logging.getLogger(__name__)
@@ -38,7 +47,10 @@ log = logging.getLogger(__name__)
 # A run still queued after this long lost its broker message (or no worker is running).
 STALE_QUEUED_AFTER = timedelta(hours=1)
 PROGRESS_INTERVAL = 0.25  # seconds between live progress writes during a fetch
-BATCH = 1000  # rows per INSERT, UPDATE or IN list
+BATCH = 1000  # rows per UPDATE or IN list
+# Rows per INSERT: on PostgreSQL the ORM sends one array per column (UNNEST), whatever the count,
+# and fewer statements measured a little faster; other databases cap it by their parameter limit.
+INSERT_BATCH = 10_000
 
 
 @dataclass
@@ -228,15 +240,19 @@ def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaC
 
 def check_parents(companies: list[PsaCompany]) -> None:
     """Every parent must be a fetched company, and parent links must not loop."""
-    ids = {company.autotask_id for company in companies}
-    for company in companies:
-        if company.parent_id is not None and company.parent_id not in ids:
-            raise PsaError(
-                f"Company id {company.autotask_id} names parent {company.parent_id}, which "
-                "Autotask did not return (can the API user see it?); nothing was applied."
-            )
     parent_of = {c.autotask_id: c.parent_id for c in companies if c.parent_id is not None}
-    for loop in parent_loops(parent_of):
+    if not set(parent_of.values()) <= set(map(autotask_id_of, companies)):
+        ids = {company.autotask_id for company in companies}
+        company = next(c for c in companies if c.parent_id is not None and c.parent_id not in ids)
+        raise PsaError(
+            f"Company id {company.autotask_id} names parent {company.parent_id}, which "
+            "Autotask did not return (can the API user see it?); nothing was applied."
+        )
+    # Only a company that has a parent and is one can be on a loop: most PSAs have none.
+    linked = parent_of.keys() & set(parent_of.values())
+    if not linked:
+        return
+    for loop in parent_loops({c: p for c, p in parent_of.items() if c in linked}):
         raise PsaError(
             f"Parent links form a loop: {' → '.join(map(str, loop[:10]))}; nothing was applied."
         )
@@ -328,72 +344,6 @@ def finish(
     run.save(update_fields=fields)
 
 
-def depth_levels(companies: list[PsaCompany], stored: set[int]) -> list[list[PsaCompany]]:
-    """`companies` grouped so that each one comes after its parent, when the parent is new too:
-    then every new organization gets its parent in its own INSERT. Parents were checked to exist
-    and not to loop."""
-    by_id = {company.autotask_id: company for company in companies}
-    depth: dict[int, int] = {}
-    for company in companies:
-        chain = []
-        node = company
-        while node.autotask_id not in depth:
-            if node.parent_id is None or node.parent_id in stored:
-                depth[node.autotask_id] = 0
-                break
-            chain.append(node)
-            node = by_id[node.parent_id]
-        base = depth[node.autotask_id]
-        for offset, member in enumerate(reversed(chain), start=1):
-            depth[member.autotask_id] = base + offset
-    levels: list[list[PsaCompany]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for company in companies:
-        levels[depth[company.autotask_id]].append(company)
-    return levels
-
-
-# What the PSA says about a company as it is stored: PsaCompany's fields in its order, the parent
-# by its Autotask id, so a stored row and a fetched company compare equal when nothing changed.
-STORED_SHAPE = tuple("parent__autotask_id" if f == "parent_id" else f for f in PsaCompany._fields)
-# The name bulk_update() takes for each of them (the Autotask id never differs: it is the key).
-UPDATE_FIELD = tuple("parent" if f == "parent_id" else f for f in PsaCompany._fields)
-ACTIVE = PsaCompany._fields.index("active")
-_autotask_id = itemgetter(0)
-_active = itemgetter(ACTIVE)
-
-
-@dataclass
-class StoredOrganizations:
-    """Every stored organization as a PsaCompany-shaped tuple (by Autotask id), and how many are
-    active: what is needed to recognise an unchanged PSA with one comparison in C."""
-
-    rows: dict[int, tuple]
-    active: int
-
-    def matches(self, companies: list[PsaCompany]) -> bool:
-        """True when the fetch says exactly what is stored: every company stored as it is (type,
-        parent, address, active…) and no active organization left out of the fetch. Equal active
-        counts with every fetched company equal to its row leave no active row outside it."""
-        if len(self.rows) < len(companies) or sum(map(_active, companies)) != self.active:
-            return False
-        return list(map(self.rows.get, map(_autotask_id, companies))) == companies
-
-
-def read_stored() -> StoredOrganizations:
-    """The stored organizations as the PSA would describe them, in one query (run alongside the
-    fetch on a connection of its own by run_psa_sync)."""
-    rows = list(Organization.objects.order_by().values_list(*STORED_SHAPE))
-    return StoredOrganizations(
-        dict(zip(map(_autotask_id, rows), rows, strict=True)), sum(map(_active, rows))
-    )
-
-
-def _organization(company: PsaCompany, pk_of: dict[int, int], **extra) -> Organization:
-    values = company._asdict()
-    parent = values.pop("parent_id")
-    return Organization(parent_id=pk_of[parent] if parent else None, **values, **extra)
-
-
 @paused_gc()
 @transaction.atomic
 def apply_companies(
@@ -437,20 +387,29 @@ def apply_companies(
     pk_of = {autotask_id: row[0] for autotask_id, row in rows.items()}
     for level in depth_levels(new, set(rows)):
         created = Organization.objects.bulk_create(
-            [_organization(company, pk_of) for company in level], batch_size=BATCH
+            [
+                organization_from(company, pk_of[company.parent_id] if company.parent_id else None)
+                for company in level
+            ],
+            batch_size=INSERT_BATCH,
         )
         pk_of.update((org.autotask_id, org.pk) for org in created)
     if changed:
         # Every compared field is set from the PSA: the ones not in `fields` hold what is stored.
         Organization.objects.bulk_update(
             [
-                _organization(company, pk_of, pk=pk_of[company.autotask_id], updated_at=now)
+                organization_from(
+                    company,
+                    pk_of[company.parent_id] if company.parent_id else None,
+                    pk_of[company.autotask_id],
+                    now,
+                )
                 for company in changed
             ],
             [*sorted(fields), "updated_at"],
             batch_size=BATCH,
         )
-    fetched = set(map(_autotask_id, companies))
+    fetched = set(map(autotask_id_of, companies))
     missing = [row[0] for key, row in rows.items() if row[1 + ACTIVE] and key not in fetched]
     for start in range(0, len(missing), BATCH):
         Organization.objects.filter(pk__in=missing[start : start + BATCH]).update(
