@@ -134,10 +134,14 @@ def serve(pages: dict[int, bytes]) -> ThreadingHTTPServer:
 
 
 def transfer_only(base: str, pages: dict[int, bytes]) -> None:
-    """The bare transfer: the same POSTs with httpx on one connection, each body JSON-decoded."""
+    """The bare transfer: the same POSTs with httpx on one connection, each body JSON-decoded.
+    The client takes the process's TLS context, as the sync's does, rather than loading the CA
+    bundle again (longer than all 21 requests on a busy machine): that is no part of a transfer."""
     import httpx
 
-    with httpx.Client(trust_env=False) as http:
+    from mapping_portal.lib.http import tls_context
+
+    with httpx.Client(trust_env=False, verify=tls_context()) as http:
         for cursor in pages:
             body = {"MaxRecords": PAGE, "Filter": [{"op": "gt", "field": "id", "value": cursor}]}
             json.loads(

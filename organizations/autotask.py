@@ -253,7 +253,7 @@ class AutotaskClient:
             yield items
             if not items or not more:
                 return
-            cursor = max(item["id"] for item in items)
+            cursor = max(map(_company_id, items))
 
 
 def check_zone(base_url: str, zone: str) -> None:
@@ -275,18 +275,36 @@ def parse_page(data, cursor: int, where: str) -> tuple[list[dict], bool]:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise PsaError(f"Malformed answer on {where}: no items list; nothing was applied.")
     items = data["items"]
-    for index, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise PsaError(f"Malformed {where}, item #{index}: not an object; nothing was applied.")
-        company_id = item.get("id")
-        if type(company_id) is not int or company_id <= cursor:
-            raise PsaError(
-                f"Malformed {where}, item #{index}: id {company_id!r} is not a whole number "
-                f"above {cursor}; nothing was applied."
-            )
+    if not _ids_above(items, cursor):
+        for index, item in enumerate(items, start=1):  # find the item at fault and name it
+            if not isinstance(item, dict):
+                raise PsaError(
+                    f"Malformed {where}, item #{index}: not an object; nothing was applied."
+                )
+            company_id = item.get("id")
+            if type(company_id) is not int or company_id <= cursor:
+                raise PsaError(
+                    f"Malformed {where}, item #{index}: id {company_id!r} is not a whole number "
+                    f"above {cursor}; nothing was applied."
+                )
     details = data.get("pageDetails")
     next_url = details.get("nextPageUrl") if isinstance(details, dict) else None
     return items, bool(next_url) or len(items) >= PAGE_SIZE
+
+
+_company_id = operator.itemgetter("id")
+
+
+def _ids_above(items: list, cursor: int) -> bool:
+    """Whether every item is an object whose id is a whole number above `cursor`, checked a
+    column at a time (an empty page passes)."""
+    if not set(map(type, items)) <= {dict}:
+        return False
+    try:
+        ids = list(map(_company_id, items))
+    except KeyError:
+        return False
+    return set(map(type, ids)) <= {int} and min(ids, default=cursor + 1) > cursor
 
 
 _MAX_LENGTHS = {

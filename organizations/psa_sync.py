@@ -3,8 +3,9 @@
 A run fetches everything first (zone, company types, every page), then applies it in one
 transaction: organizations are created or updated by Autotask id, those no longer in the PSA
 become inactive (never deleted; their mappings stay), and only differences are written, so an
-unchanged PSA writes no rows. One run at a time: a lease on the PsaSettings row, claimed with a
-conditional UPDATE.
+unchanged PSA writes no rows. On PostgreSQL the stored organizations are read on a second
+connection while the pages come in (psa_store.py), so an unchanged PSA is recognised with one
+comparison. One run at a time: a lease on the PsaSettings row, claimed with a conditional UPDATE.
 """
 
 import logging
@@ -206,6 +207,7 @@ class RequestBudget:
         self.count += 1
 
 
+@paused_gc()  # tens of thousands of dicts and tuples, none in a cycle
 def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaCompany]:
     """Every company from Autotask (or PsaError), recording progress on the run as pages come."""
     companies: list[PsaCompany] = []

@@ -4,7 +4,7 @@ which names the company and field at fault."""
 
 import pytest
 
-from organizations.autotask import PsaError, companies_from, company_from
+from organizations.autotask import PsaError, companies_from, company_from, parse_page
 
 from .autotask_fake import company
 
@@ -90,3 +90,31 @@ def test_a_sample_company_is_left_out_whatever_its_fields_say():
     items[2]["companyName"] = "Bad\x00Sample"
 
     assert [c.autotask_id for c in companies_from(items, TYPES, WHERE)] == [1, 2, 4]
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda items: items.__setitem__(2, ["not", "an", "object"]), "item #3: not an object"),
+        (lambda items: items[2].__setitem__("id", 2), "item #3: id 2 is not a whole number above"),
+        (lambda items: items[2].__setitem__("id", "7"), "item #3: id '7' is not a whole number"),
+        (lambda items: items[2].pop("id"), "item #3: id None is not a whole number"),
+    ],
+)
+def test_a_page_whose_item_is_no_company_above_the_cursor_fails_naming_the_item(spoil, message):
+    items = [company(n, f"Company {n}") for n in range(3, 7)]
+    spoil(items)
+
+    with pytest.raises(PsaError) as failure:
+        parse_page({"items": items, "pageDetails": {"nextPageUrl": None}}, 2, WHERE)
+
+    assert f"Malformed {WHERE}, {message}" in str(failure.value)
+
+
+def test_a_page_of_companies_above_the_cursor_is_taken_whole():
+    items = [company(n, f"Company {n}") for n in range(3, 7)]
+
+    assert parse_page({"items": items, "pageDetails": {"nextPageUrl": "x"}}, 2, WHERE) == (
+        items,
+        True,
+    )
