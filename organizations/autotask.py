@@ -408,9 +408,10 @@ _PAGE_KEYS = (
     "isSample",
 )
 _page_row = operator.itemgetter(*_PAGE_KEYS)
-_TEXT_TYPES = {str, type(None)}
-_FLAG_TYPES = {bool, type(None)}
-_ID_TYPES = {int, type(None)}
+_NONE = type(None)
+_TEXT_TYPES = {str, _NONE}
+_FLAG_TYPES = {bool, _NONE}
+_ID_TYPES = {int, _NONE}
 
 
 def companies_from(items: list[dict], types: dict, where: str) -> list[PsaCompany]:
@@ -435,9 +436,10 @@ def _clean_page(columns: list[tuple], types: dict) -> list[PsaCompany] | None:
     ids, *text_columns, company_types, actives, parents, exempts, samples = columns
     texts = []
     for column, limit in zip(text_columns, _LIMITS, strict=True):
-        if not set(map(type, column)) <= _TEXT_TYPES:
+        kinds = set(map(type, column))
+        if not kinds <= _TEXT_TYPES:
             return None
-        if None in column:
+        if _NONE in kinds:
             column = [value or "" for value in column]
         column = list(map(str.strip, column))
         if max(map(len, column)) > limit:
@@ -448,17 +450,17 @@ def _clean_page(columns: list[tuple], types: dict) -> list[PsaCompany] | None:
     portal_type = {value: org_type for value, (_, org_type) in types.items() if org_type}
     if set(map(type, company_types)) != {int} or not set(company_types) <= portal_type.keys():
         return None
-    for flags in (actives, exempts, samples):
-        if not set(map(type, flags)) <= _FLAG_TYPES:
-            return None
-    if (
-        not set(map(type, parents)) <= _ID_TYPES
-        or min((parent for parent in parents if parent is not None), default=1) <= 0
+    flag_kinds = [set(map(type, flags)) for flags in (actives, exempts, samples)]
+    if not all(kinds <= _FLAG_TYPES for kinds in flag_kinds):
+        return None
+    # Parents: whole numbers above 0 (filter() leaves out None, and 0, looked for apart).
+    if not set(map(type, parents)) <= _ID_TYPES or (
+        0 in parents or min(filter(None, parents), default=1) < 0
     ):
         return None
-    if None in actives:
+    if _NONE in flag_kinds[0]:
         actives = [True if value is None else value for value in actives]
-    if None in exempts:
+    if _NONE in flag_kinds[1]:
         exempts = [bool(value) for value in exempts]
     name, *rest = texts
     companies = list(

@@ -70,6 +70,7 @@ def test_a_type_given_as_text_and_an_item_without_some_fields_are_read_item_by_i
         ({"companyType": 5}, "company id 2: companyType 5 is not in the companyType picklist"),
         ({"companyType": True}, "company id 2: companyType True is not in the companyType"),
         ({"parentCompanyID": 0}, "company id 2: parentCompanyID 0 is not a company id"),
+        ({"parentCompanyID": -3}, "company id 2: parentCompanyID -3 is not a company id"),
         ({"parentCompanyID": True}, "company id 2: parentCompanyID True is not a company id"),
         ({"isActive": "yes"}, "company id 2: isActive is not true or false"),
         ({"isTaxExempt": 1}, "company id 2: isTaxExempt is not true or false"),
