@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from mapping_portal.lib.bulk import paused_gc
 from mapping_portal.lib.text import strip_control_characters
 
 from . import sync_store
@@ -24,7 +25,6 @@ from .models import (
     SyncStatus,
 )
 from .sources import FetchedOrganization, SourceError, source_for
-from .sources.base import paused_gc
 from .suggestion_store import refresh_after_sync
 from .tasks import sync_email_task
 

@@ -4,13 +4,14 @@ paths, and the generic ORM path every other database takes."""
 
 import logging
 import re
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
 
-from django.db import connection, connections
+from django.db import connection
+
+from mapping_portal.lib.bulk import BackgroundRead, can_overlap  # noqa: F401 (sync.py uses it)
 
 from .models import KaseyaModule, ModuleOrganization, ModuleUsage
 from .sources import FetchedOrganization
@@ -129,35 +130,12 @@ def read_snapshot(module: KaseyaModule, day: date) -> Snapshot:
     return Snapshot(day, rows, usage_count)
 
 
-def can_overlap() -> bool:
-    """Read the stored rows on a second connection during the fetch? Only on PostgreSQL, and only
-    outside a transaction: inside one, another connection would not see its uncommitted rows
-    (and SQLite's in-memory test databases are not shared between connections at all)."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
-
-
-class SnapshotReader:
+class SnapshotReader(BackgroundRead):
     """read_snapshot() in a thread with its own database connection, closed when it is done."""
 
     def __init__(self, module: KaseyaModule, day: date):
         self.module, self.day = module, day
-        self.snapshot: Snapshot | None = None
-        self.thread = threading.Thread(target=self._run, name="kaseya-sync-snapshot", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.snapshot = read_snapshot(self.module, self.day)
-        except Exception:  # the apply transaction reads it again itself
-            log.exception("Reading the stored rows of %s alongside the fetch failed", self.module)
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    def join(self) -> None:
-        self.thread.join()
-
-    def result(self) -> Snapshot | None:
-        return self.snapshot
+        super().__init__(read_snapshot, module, day, name="kaseya-sync-snapshot")
 
 
 def stored_usage_rows(module, day) -> list[tuple]:

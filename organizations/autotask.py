@@ -7,8 +7,10 @@ is counted against the run's share of Autotask's hourly request threshold.
 """
 
 import json
+import operator
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain, compress
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -94,9 +96,6 @@ class PsaCompany(NamedTuple):
     phone: str
     tax_id: str
     tax_exempt: bool
-
-
-COMPARED_FIELDS = [f for f in PsaCompany._fields if f not in ("autotask_id", "parent_id")]
 
 
 def autotask_errors(body: bytes) -> list[str] | None:
@@ -254,7 +253,7 @@ class AutotaskClient:
             yield items
             if not items or not more:
                 return
-            cursor = max(item["id"] for item in items)
+            cursor = max(map(_company_id, items))
 
 
 def check_zone(base_url: str, zone: str) -> None:
@@ -276,18 +275,36 @@ def parse_page(data, cursor: int, where: str) -> tuple[list[dict], bool]:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise PsaError(f"Malformed answer on {where}: no items list; nothing was applied.")
     items = data["items"]
-    for index, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise PsaError(f"Malformed {where}, item #{index}: not an object; nothing was applied.")
-        company_id = item.get("id")
-        if type(company_id) is not int or company_id <= cursor:
-            raise PsaError(
-                f"Malformed {where}, item #{index}: id {company_id!r} is not a whole number "
-                f"above {cursor}; nothing was applied."
-            )
+    if not _ids_above(items, cursor):
+        for index, item in enumerate(items, start=1):  # find the item at fault and name it
+            if not isinstance(item, dict):
+                raise PsaError(
+                    f"Malformed {where}, item #{index}: not an object; nothing was applied."
+                )
+            company_id = item.get("id")
+            if type(company_id) is not int or company_id <= cursor:
+                raise PsaError(
+                    f"Malformed {where}, item #{index}: id {company_id!r} is not a whole number "
+                    f"above {cursor}; nothing was applied."
+                )
     details = data.get("pageDetails")
     next_url = details.get("nextPageUrl") if isinstance(details, dict) else None
     return items, bool(next_url) or len(items) >= PAGE_SIZE
+
+
+_company_id = operator.itemgetter("id")
+
+
+def _ids_above(items: list, cursor: int) -> bool:
+    """Whether every item is an object whose id is a whole number above `cursor`, checked a
+    column at a time (an empty page passes)."""
+    if not set(map(type, items)) <= {dict}:
+        return False
+    try:
+        ids = list(map(_company_id, items))
+    except KeyError:
+        return False
+    return set(map(type, ids)) <= {int} and min(ids, default=cursor + 1) > cursor
 
 
 _MAX_LENGTHS = {
@@ -378,3 +395,89 @@ def company_from(item: dict, types: dict, where: str) -> PsaCompany | None:
         *rest,
         _flag(item, "isTaxExempt", False, where),
     )
+
+
+# A page's items as columns: every key a company item carries, in PsaCompany's order.
+_PAGE_KEYS = (
+    "id",
+    *_TEXT_KEYS,
+    "companyType",
+    "isActive",
+    "parentCompanyID",
+    "isTaxExempt",
+    "isSample",
+)
+_page_row = operator.itemgetter(*_PAGE_KEYS)
+_NONE = type(None)
+_TEXT_TYPES = {str, _NONE}
+_FLAG_TYPES = {bool, _NONE}
+_ID_TYPES = {int, _NONE}
+
+
+def companies_from(items: list[dict], types: dict, where: str) -> list[PsaCompany]:
+    """A page of company items as PsaCompany rows, Autotask's sample companies left out. The
+    usual page (every field present, of its type, clean) is checked a column at a time, each
+    check one pass in C over the page; a page that fails any check goes through company_from
+    item by item, which accepts what it may (a type given as a digit string, a missing field)
+    and names the company and field it cannot."""
+    try:
+        columns = list(zip(*map(_page_row, items), strict=True))
+    except KeyError:  # a field left out: company_from reads it as empty
+        columns = None
+    companies = _clean_page(columns, types) if columns else None
+    if companies is None:
+        companies = list(filter(None, (company_from(item, types, where) for item in items)))
+    return companies
+
+
+def _clean_page(columns: list[tuple], types: dict) -> list[PsaCompany] | None:
+    """The page's companies when every column passes company_from's rules as they stand; None
+    for the item-by-item path to accept or explain."""
+    ids, *text_columns, company_types, actives, parents, exempts, samples = columns
+    texts = []
+    for column, limit in zip(text_columns, _LIMITS, strict=True):
+        kinds = set(map(type, column))
+        if not kinds <= _TEXT_TYPES:
+            return None
+        if _NONE in kinds:
+            column = [value or "" for value in column]
+        column = list(map(str.strip, column))
+        if max(map(len, column)) > limit:
+            return None
+        texts.append(column)
+    if "" in texts[0] or CONTROL_CHARACTERS.search("".join(chain.from_iterable(texts))):
+        return None  # an empty name, or a control character somewhere
+    portal_type = {value: org_type for value, (_, org_type) in types.items() if org_type}
+    if set(map(type, company_types)) != {int} or not set(company_types) <= portal_type.keys():
+        return None
+    flag_kinds = [set(map(type, flags)) for flags in (actives, exempts, samples)]
+    if not all(kinds <= _FLAG_TYPES for kinds in flag_kinds):
+        return None
+    # Parents: whole numbers above 0 (filter() leaves out None, and 0, looked for apart).
+    if not set(map(type, parents)) <= _ID_TYPES or (
+        0 in parents or min(filter(None, parents), default=1) < 0
+    ):
+        return None
+    if _NONE in flag_kinds[0]:
+        actives = [True if value is None else value for value in actives]
+    if _NONE in flag_kinds[1]:
+        exempts = [bool(value) for value in exempts]
+    name, *rest = texts
+    companies = list(
+        map(
+            PsaCompany._make,
+            zip(
+                ids,
+                name,
+                map(portal_type.__getitem__, company_types),
+                actives,
+                parents,
+                *rest,
+                exempts,
+                strict=True,
+            ),
+        )
+    )
+    if True in samples:
+        companies = list(compress(companies, [not sample for sample in samples]))
+    return companies

@@ -3,8 +3,9 @@
 A run fetches everything first (zone, company types, every page), then applies it in one
 transaction: organizations are created or updated by Autotask id, those no longer in the PSA
 become inactive (never deleted; their mappings stay), and only differences are written, so an
-unchanged PSA writes no rows. One run at a time: a lease on the PsaSettings row, claimed with a
-conditional UPDATE.
+unchanged PSA writes no rows. On PostgreSQL the stored organizations are read on a second
+connection while the pages come in (psa_store.py), so an unchanged PSA is recognised with one
+comparison. One run at a time: a lease on the PsaSettings row, claimed with a conditional UPDATE.
 """
 
 import logging
@@ -17,19 +18,29 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from mapping_portal.lib.bulk import BackgroundRead, can_overlap, paused_gc
 from mapping_portal.lib.http import validate_api_url
 from mapping_portal.lib.text import strip_control_characters
 
 from .autotask import (
-    COMPARED_FIELDS,
     AutotaskClient,
     PsaCompany,
     PsaError,
-    company_from,
+    companies_from,
     psa_setting,
 )
 from .importing import parent_loops
 from .models import Organization, PsaSettings, PsaSyncRun, PsaSyncStatus, PsaSyncTrigger
+from .psa_store import (
+    ACTIVE,
+    STORED_SHAPE,
+    UPDATE_FIELD,
+    StoredOrganizations,
+    autotask_id_of,
+    depth_levels,
+    organization_from,
+    read_stored,
+)
 from .signals import announce_organizations_changed
 
 log = logging.getLogger(__name__)
@@ -37,6 +48,10 @@ log = logging.getLogger(__name__)
 # A run still queued after this long lost its broker message (or no worker is running).
 STALE_QUEUED_AFTER = timedelta(hours=1)
 PROGRESS_INTERVAL = 0.25  # seconds between live progress writes during a fetch
+BATCH = 1000  # rows per UPDATE or IN list
+# Rows per INSERT: on PostgreSQL the ORM sends one array per column (UNNEST), whatever the count,
+# and fewer statements measured a little faster; other databases cap it by their parameter limit.
+INSERT_BATCH = 10_000
 
 
 @dataclass
@@ -192,6 +207,7 @@ class RequestBudget:
         self.count += 1
 
 
+@paused_gc()  # tens of thousands of dicts and tuples, none in a cycle
 def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaCompany]:
     """Every company from Autotask (or PsaError), recording progress on the run as pages come."""
     companies: list[PsaCompany] = []
@@ -209,7 +225,7 @@ def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaC
         last_write = time.monotonic()
         for number, items in enumerate(client.company_pages(max_pages), start=1):
             where = f"Companies page {number}"
-            companies += filter(None, (company_from(item, types, where) for item in items))
+            companies += companies_from(items, types, where)
             run.pages_fetched, run.companies_fetched = number, len(companies)
             # Live progress for the page, a few times a second at most rather than once per page;
             # the final figures are saved with the run.
@@ -226,15 +242,19 @@ def fetch(psa: PsaSettings, run: PsaSyncRun, budget: RequestBudget) -> list[PsaC
 
 def check_parents(companies: list[PsaCompany]) -> None:
     """Every parent must be a fetched company, and parent links must not loop."""
-    ids = {company.autotask_id for company in companies}
-    for company in companies:
-        if company.parent_id is not None and company.parent_id not in ids:
-            raise PsaError(
-                f"Company id {company.autotask_id} names parent {company.parent_id}, which "
-                "Autotask did not return (can the API user see it?); nothing was applied."
-            )
     parent_of = {c.autotask_id: c.parent_id for c in companies if c.parent_id is not None}
-    for loop in parent_loops(parent_of):
+    if not set(parent_of.values()) <= set(map(autotask_id_of, companies)):
+        ids = {company.autotask_id for company in companies}
+        company = next(c for c in companies if c.parent_id is not None and c.parent_id not in ids)
+        raise PsaError(
+            f"Company id {company.autotask_id} names parent {company.parent_id}, which "
+            "Autotask did not return (can the API user see it?); nothing was applied."
+        )
+    # Only a company that has a parent and is one can be on a loop: most PSAs have none.
+    linked = parent_of.keys() & set(parent_of.values())
+    if not linked:
+        return
+    for loop in parent_loops({c: p for c, p in parent_of.items() if c in linked}):
         raise PsaError(
             f"Parent links form a loop: {' → '.join(map(str, loop[:10]))}; nothing was applied."
         )
@@ -255,9 +275,21 @@ def run_psa_sync(run_id: int) -> PsaSyncRun | None:
     budget = RequestBudget(run)
     try:
         psa = PsaSettings.load()
+        # While the pages come in, a second connection reads what is stored (the lease is held,
+        # so no other sync changes it meanwhile): an unchanged PSA then costs one comparison.
+        reader = BackgroundRead(read_stored, name="psa-sync-stored") if can_overlap() else None
         try:
-            companies = fetch(psa, run, budget)
-            counts = apply_companies(companies, now=started, holder=run.pk)
+            try:
+                companies = fetch(psa, run, budget)
+            finally:
+                if reader is not None:
+                    reader.join()
+            counts = apply_companies(
+                companies,
+                now=started,
+                holder=run.pk,
+                stored=reader.result() if reader is not None else None,
+            )
         except PsaError as exc:
             log.warning("Organization sync #%s failed: %s", run.pk, exc)
             finish(run, PsaSyncStatus.FAILED, error=str(exc), requests=budget.count)
@@ -314,89 +346,78 @@ def finish(
     run.save(update_fields=fields)
 
 
-def depth_levels(companies: list[PsaCompany], stored: set[int]) -> list[list[PsaCompany]]:
-    """`companies` grouped so that each one comes after its parent, when the parent is new too:
-    then every new organization gets its parent in its own INSERT. Parents were checked to exist
-    and not to loop."""
-    by_id = {company.autotask_id: company for company in companies}
-    depth: dict[int, int] = {}
-    for company in companies:
-        chain = []
-        node = company
-        while node.autotask_id not in depth:
-            if node.parent_id is None or node.parent_id in stored:
-                depth[node.autotask_id] = 0
-                break
-            chain.append(node)
-            node = by_id[node.parent_id]
-        base = depth[node.autotask_id]
-        for offset, member in enumerate(reversed(chain), start=1):
-            depth[member.autotask_id] = base + offset
-    levels: list[list[PsaCompany]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for company in companies:
-        levels[depth[company.autotask_id]].append(company)
-    return levels
-
-
+@paused_gc()
 @transaction.atomic
-def apply_companies(companies: list[PsaCompany], *, now, holder: int | None = None) -> Counts:
-    """Store one complete fetch; returns what changed. Reads the stored organizations with one
-    query and writes only differences (an unchanged PSA writes nothing). Organizations missing
-    from the PSA become inactive, never deleted. With `holder`, raises Superseded, writing
-    nothing, unless that run still holds the sync lease."""
+def apply_companies(
+    companies: list[PsaCompany],
+    *,
+    now,
+    holder: int | None = None,
+    stored: StoredOrganizations | None = None,
+) -> Counts:
+    """Store one complete fetch; returns what changed. Writes only differences (an unchanged PSA
+    writes nothing). Organizations missing from the PSA become inactive, never deleted. With
+    `holder`, raises Superseded, writing nothing, unless that run still holds the sync lease.
+
+    `stored`, read by run_psa_sync during the fetch, settles the nightly case with one
+    comparison: when the fetch matches it, nothing is written. A snapshot read before this
+    transaction needs no re-check then: the lease kept every other sync out since, and a sync
+    that writes nothing is equivalent to one that ran wholly before any edit (admin, CSV import)
+    committed meanwhile, which stands as it would had it come a moment after the sync. Any
+    difference is decided on the stored organizations read again here, in one query."""
     if holder is not None:
         fence(holder)
+    if stored is not None and stored.matches(companies):
+        return Counts(unchanged=len(companies))
     counts = Counts()
-    stored = {
-        org.autotask_id: org
-        for org in Organization.objects.only("pk", "autotask_id", "parent_id", *COMPARED_FIELDS)
-    }
-    autotask_id_of = {org.pk: org.autotask_id for org in stored.values()}
-    new, to_update, fields = [], [], set()
+    # Autotask id -> (pk, *the PsaCompany-shaped row)
+    rows = {row[1]: row for row in Organization.objects.order_by().values_list("pk", *STORED_SHAPE)}
+    new, changed, fields = [], [], set()
     for company in companies:
-        org = stored.get(company.autotask_id)
-        if org is None:
+        row = rows.get(company.autotask_id)
+        if row is None:
             new.append(company)
-            continue
-        changed = [name for name in COMPARED_FIELDS if getattr(org, name) != getattr(company, name)]
-        if autotask_id_of.get(org.parent_id) != company.parent_id:
-            changed.append("parent")  # its pk is known once new parents are stored
-        if changed:
-            for name in changed:
-                if name != "parent":
-                    setattr(org, name, getattr(company, name))
-            org.updated_at = now
-            fields.update(changed)
-            to_update.append((org, company.parent_id))
+        elif row[1:] != company:
+            changed.append(company)
+            fields.update(
+                name
+                for name, old, value in zip(UPDATE_FIELD, row[1:], company, strict=True)
+                if old != value
+            )
         else:
             counts.unchanged += 1
-    pk_of = {autotask_id: org.pk for autotask_id, org in stored.items()}
-    for level in depth_levels(new, set(stored)):
+    pk_of = {autotask_id: row[0] for autotask_id, row in rows.items()}
+    for level in depth_levels(new, set(rows)):
         created = Organization.objects.bulk_create(
             [
-                Organization(
-                    autotask_id=company.autotask_id,
-                    parent_id=pk_of[company.parent_id] if company.parent_id else None,
-                    **{name: getattr(company, name) for name in COMPARED_FIELDS},
-                )
+                organization_from(company, pk_of[company.parent_id] if company.parent_id else None)
                 for company in level
             ],
-            batch_size=1000,
+            batch_size=INSERT_BATCH,
         )
         pk_of.update((org.autotask_id, org.pk) for org in created)
-    if to_update:
-        for org, parent_id in to_update:
-            org.parent_id = pk_of[parent_id] if parent_id else None
+    if changed:
+        # Every compared field is set from the PSA: the ones not in `fields` hold what is stored.
         Organization.objects.bulk_update(
-            [org for org, _ in to_update], [*sorted(fields), "updated_at"], batch_size=1000
+            [
+                organization_from(
+                    company,
+                    pk_of[company.parent_id] if company.parent_id else None,
+                    pk_of[company.autotask_id],
+                    now,
+                )
+                for company in changed
+            ],
+            [*sorted(fields), "updated_at"],
+            batch_size=BATCH,
         )
-    fetched = {company.autotask_id for company in companies}
-    missing = [org.pk for org in stored.values() if org.active and org.autotask_id not in fetched]
-    for start in range(0, len(missing), 1000):
-        Organization.objects.filter(pk__in=missing[start : start + 1000]).update(
+    fetched = set(map(autotask_id_of, companies))
+    missing = [row[0] for key, row in rows.items() if row[1 + ACTIVE] and key not in fetched]
+    for start in range(0, len(missing), BATCH):
+        Organization.objects.filter(pk__in=missing[start : start + BATCH]).update(
             active=False, updated_at=now
         )
-    counts.created, counts.updated, counts.deactivated = len(new), len(to_update), len(missing)
+    counts.created, counts.updated, counts.deactivated = len(new), len(changed), len(missing)
     if counts.created or counts.updated or counts.deactivated:
         announce_organizations_changed(Organization)
     return counts

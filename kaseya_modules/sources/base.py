@@ -1,9 +1,7 @@
 """The one interface every module API adapter implements: "everything this module has" —
 organizations, their parents and their usage — fetched completely before anything is applied."""
 
-import gc
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import NamedTuple
@@ -11,6 +9,7 @@ from typing import NamedTuple
 from django.conf import settings
 
 from mapping_portal.lib import http
+from mapping_portal.lib.bulk import paused_gc
 from mapping_portal.lib.text import CONTROL_CHARACTERS, control_character
 
 KINDS = ("organization", "site", "location")
@@ -173,20 +172,6 @@ class Source:
         organizations = list(seen.values())
         check_parents(organizations)
         return organizations
-
-
-@contextmanager
-def paused_gc():
-    """Pause the cyclic garbage collector while building (or comparing) hundreds of thousands of
-    tuples and dicts: none of them form cycles, yet each batch of allocations would otherwise set
-    off a collection that walks every one of them again. Reference counting still frees memory."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def check_text(page: list[FetchedOrganization], page_number: int) -> None:

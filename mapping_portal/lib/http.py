@@ -13,9 +13,11 @@ against a budget), and a subclass may override `attempt()` to handle a status it
 renew, a rate limit to wait out) before the retry loop sees it.
 """
 
+import functools
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -95,6 +97,14 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context, built once per process: loading the CA bundle takes
+    longer than a whole request to a nearby server, and a context is safe to share between
+    clients and threads. Like the clients, it takes nothing from the environment."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def validate_api_url(url: str) -> None:
@@ -184,6 +194,7 @@ class JsonClient:
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
+            verify=tls_context(),
             headers={
                 "Accept": "application/json",
                 "User-Agent": "mapping-portal",

@@ -4,6 +4,7 @@ compared whole with the fetch; any difference goes to the row-by-row comparison 
 transaction. SQLite (and any sync inside a transaction) reads sequentially; those tests run
 everywhere."""
 
+import threading
 import time
 from decimal import Decimal
 
@@ -223,7 +224,7 @@ def test_a_snapshot_that_cannot_be_read_falls_back_to_reading_in_the_transaction
     original = sync_module.read_snapshot
 
     def fail_in_the_thread(module, day):
-        if sync_module.threading.current_thread().name == "kaseya-sync-snapshot":
+        if threading.current_thread().name == "kaseya-sync-snapshot":
             raise RuntimeError("connection lost")
         return original(module, day)
 

@@ -25,12 +25,23 @@ PICKLIST = [
 
 
 def company(company_id, name, company_type=1, **fields):
+    """A company item as Autotask answers a query naming IncludeFields: every field it names,
+    null when empty."""
     return {
         "id": company_id,
         "companyName": name,
         "companyType": company_type,
         "isActive": True,
         "parentCompanyID": None,
+        "address1": None,
+        "address2": None,
+        "city": None,
+        "state": None,
+        "postalCode": None,
+        "phone": None,
+        "taxID": None,
+        "isTaxExempt": False,
+        "isSample": False,
         "userDefinedFields": [],
         **fields,
     }

@@ -202,6 +202,38 @@ def test_a_parent_autotask_did_not_return_fails_the_run(autotask):
     assert "names parent 99" in run.error
 
 
+def test_parent_links_that_loop_fail_the_run_naming_the_loop(autotask):
+    # given a loop 2 → 3 → 4 → 2 under a company that hangs off it, beside a plain tree
+    autotask.companies = [
+        company(1, "Root"),
+        company(2, "Two", parentCompanyID=4),
+        company(3, "Three", parentCompanyID=2),
+        company(4, "Four", parentCompanyID=3),
+        company(5, "Hangs off the loop", parentCompanyID=3),
+        company(6, "Child of root", parentCompanyID=1),
+    ]
+
+    run = sync_now()
+
+    assert run.status == PsaSyncStatus.FAILED
+    assert "Parent links form a loop: 2 → 4 → 3" in run.error
+    assert not Organization.objects.exists()
+
+
+def test_a_two_level_tree_of_parents_is_stored_with_each_parent(autotask):
+    autotask.companies = [
+        company(1, "Root", parentCompanyID=None),
+        company(2, "Middle", parentCompanyID=1),
+        company(3, "Leaf", parentCompanyID=2),
+    ]
+
+    run = sync_now()
+
+    assert run.status == PsaSyncStatus.SUCCEEDED, run.error
+    parents = dict(Organization.objects.values_list("autotask_id", "parent__autotask_id"))
+    assert parents == {1: None, 2: 1, 3: 2}
+
+
 def test_a_wrong_secret_fails_with_a_clear_message_and_no_retry(autotask):
     PsaSettings.objects.update(secret="wrong-secret-value")
     autotask.companies = [company(1, "A")]
