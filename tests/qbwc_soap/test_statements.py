@@ -10,6 +10,9 @@ from tests.organizations.factories import OrganizationFactory
 
 from .simulator import QuickBooks
 
+# Item queries have their own tests (test_invoice_conversation.py); these start with items read.
+pytestmark = pytest.mark.usefixtures("items_already_read")
+
 
 def _statements_per_call(qbwc, connector):
     """[(sendRequestXML statements, receiveResponseXML statements)] for a whole session."""
