@@ -49,6 +49,6 @@ def test_invoices_over_http_reach_only_their_connectors_company_file(
     assert [i["RefNumber"] for i in main_file.invoices_numbered(stays_invoice.ref_number)] == [
         stays_invoice.ref_number
     ]
-    assert main_file.invoice_count() == second_file.invoice_count() == 1
+    assert main_file.invoice_count == second_file.invoice_count == 1
     assert second_file.invoices_numbered(moved_invoice.ref_number)
     assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.IN_QUICKBOOKS}
