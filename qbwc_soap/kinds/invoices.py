@@ -77,7 +77,9 @@ class Invoices(RequestKind):
         invoices.recheck_held(connector)
         sendable = invoices.routed_approved(connector).count()
         if lookups or sendable:
-            self.state(session).update(look=bool(lookups), after=0, sending=bool(sendable))
+            # A lookup that finds nothing puts its invoice back to approved, to be sent in this
+            # same conversation: so there is sending to do whenever there are lookups.
+            self.state(session).update(look=bool(lookups), after=0, sending=True)
         return lookups + sendable
 
     def finished(self, session) -> bool:

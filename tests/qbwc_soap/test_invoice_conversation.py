@@ -223,3 +223,33 @@ def test_item_lists_are_read_once_and_again_when_an_admin_asks(
     conversation = converse(default_connector, main_file)
     assert "3 item lists read" in conversation.run()
     assert known.filter(full_name="Backup").exists()
+
+
+def test_a_failed_answer_leaves_the_invoice_sent_and_the_next_conversation_looks_it_up_first(
+    default_connector, converse, main_file, graphus
+):
+    # given a conversation that sent an InvoiceAdd, then QBWC reported an error for the message
+    # (QuickBooks never processed it)
+    map_item(main_file, default_connector, graphus)
+    invoice = approved_invoice(OrganizationFactory(), graphus)
+    first = converse(default_connector, main_file)
+    first.start()
+    while True:
+        hcp = main_file.hcp_response() if not first.messages else ""
+        request = first.qbwc.sendRequestXML(first.ticket, hcp, first.status, "US", 13, 0)
+        first.messages.append(request)
+        if "InvoiceAddRq" in request:
+            break
+        assert first.qbwc.receiveResponseXML(first.ticket, main_file.answer(request), "", "") >= 0
+    assert first.qbwc.receiveResponseXML(first.ticket, "", "0x80040400", "parse error") < 0
+    # then nothing changed: the invoice stays sent, its outcome unknown
+    assert _reload(invoice).status == InvoiceStatus.SENT
+    # when the next conversation runs
+    second = converse(default_connector, main_file)
+    second.run()
+    # then it looks the invoice up, finds nothing, and only then sends it, once
+    tags = _sent_request_tags(second)
+    assert tags.index("InvoiceQueryRq") < tags.index("InvoiceAddRq")
+    assert len(main_file.invoices_numbered(invoice.ref_number)) == 1
+    invoice = _reload(invoice)
+    assert invoice.status == InvoiceStatus.IN_QUICKBOOKS and invoice.send_attempts == 2
