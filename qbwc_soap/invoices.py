@@ -63,19 +63,27 @@ def _customer_list_id(connector):
     )
 
 
-def to_look_up(connector, limit=None) -> list[Invoice]:
+def to_look_up(connector, limit=None, after_pk=0) -> list[Invoice]:
     """Invoices sent through `connector` whose outcome is unknown (status sent): they must be
     looked up by RefNumber in its company file before anything could send them again. They stay
     with the connector they were sent to, wherever their organization is routed now. Ask once
     per conversation, at its start: a lookup that fails leaves its invoice sent, and asking
-    again within the same conversation would only fail again. One query."""
-    invoices = Invoice.objects.filter(connector=connector, status=InvoiceStatus.SENT).order_by(
-        "sent_at", "pk"
-    )
+    again within the same conversation would only fail again: the request kind walks them in pk
+    order from `after_pk` on. One query."""
+    invoices = Invoice.objects.filter(
+        connector=connector, status=InvoiceStatus.SENT, pk__gt=after_pk
+    ).order_by("pk")
     return list(invoices[:limit] if limit else invoices)
 
 
-def _routed_approved(connector):
+class Sendable(list):
+    """to_send's result: the invoices to send, and `read`, how many approved invoices it read
+    (fewer than the limit: none are left to read)."""
+
+    read = 0
+
+
+def routed_approved(connector):
     """Approved invoices of the organizations routed to `connector` now (the routing rule)."""
     return Invoice.objects.filter(
         status=InvoiceStatus.APPROVED, organization__in=organizations_for(connector)
@@ -86,10 +94,10 @@ def recheck_held(connector) -> int:
     """Forget why this connector's held invoices were held, so the conversation that calls this
     (once, before its first to_send) checks each of them again, once: mappings, items and
     customers may have changed since. One UPDATE; returns how many were held."""
-    return _routed_approved(connector).exclude(held="").update(held="")
+    return routed_approved(connector).exclude(held="").update(held="")
 
 
-def to_send(connector, limit: int) -> list[Outgoing]:
+def to_send(connector, limit: int) -> Sendable:
     """Up to `limit` approved invoices to send through `connector` now, in no particular order:
     their organization is routed to it now (organizations_for, the routing rule), QuickBooks has
     their customer in this company file (a CustomerTransfer with a ListID), and every line has
@@ -106,7 +114,7 @@ def to_send(connector, limit: int) -> list[Outgoing]:
     failed: at most five."""
     lines = InvoiceLine.objects.order_by("position", "pk")
     candidates = list(
-        _routed_approved(connector)
+        routed_approved(connector)
         .filter(held="")
         .annotate(
             customer_list_id=_customer_list_id(connector),
@@ -126,7 +134,8 @@ def to_send(connector, limit: int) -> list[Outgoing]:
             line.module = modules[line.module_id]
             missing_by_invoice.setdefault(line.invoice_id, []).append(line)
 
-    outgoing, held, refused = [], [], []
+    outgoing, held, refused = Sendable(), [], []
+    outgoing.read = len(candidates)
     for invoice in candidates:
         reason = _held_reason(connector, invoice, missing_by_invoice.get(invoice.pk, []))
         if reason:

@@ -42,13 +42,14 @@ def add_requests(builder: qbxml.RequestBuilder, request_id_for) -> None:
         builder.item_query(request_id_for(kind), kind)
 
 
-def apply(connector, responses, now=None) -> dict:
+def apply(connector, responses, now=None, answered_before=()) -> dict:
     """Store QuickBooks' answers to the item queries: `responses` maps a kind to its
     qbxml.Response (a kind may be missing). Items listed are inserted or updated by
     (connector, ListID); the connector's items of a kind that answered (status 0, or 1: none of
     that kind) but not listed become inactive. When every kind answered, the catalog is marked
     refreshed and a pending refresh request is cleared; a kind that failed leaves it due, so the
-    next conversation asks again. Returns {"listed": n, "deactivated": n, "refreshed": bool}.
+    next conversation asks again (`answered_before`: the kinds that answered in an earlier
+    message of the same conversation). Returns {"listed": n, "deactivated": n, "refreshed": bool}.
 
     Statements: one upsert (per 1,000 items), one UPDATE marking the unlisted inactive, one
     upsert of the catalog row — whatever the number of items."""
@@ -73,7 +74,7 @@ def apply(connector, responses, now=None) -> dict:
                     description=ret.description[:_DESCRIPTION_MAX],
                     seen_at=now,
                 )
-    refreshed = set(answered) == set(KINDS)
+    refreshed = set(answered) | set(answered_before) == set(KINDS)
     with transaction.atomic():
         if rows:
             QuickBooksItem.objects.bulk_create(

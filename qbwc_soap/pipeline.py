@@ -1,5 +1,5 @@
-"""The QBWC conversation as one small pipeline of request kinds (customers; item queries and
-invoices to come).
+"""The QBWC conversation as one small pipeline of request kinds: item queries, customers,
+invoices.
 
 A request kind (a RequestKind subclass, one module under qbwc_soap/kinds/) knows one sort of
 qbXML request: how much work it has for a session (`begin`, at authenticate: its share of
@@ -21,8 +21,15 @@ saves the session. Session-wide: total, processed, errors, progress (100 only wh
 finished). Per kind: its own QbwcSession columns (customers: added, updated, linked, and its scan
 position), or `counts[name]` and `kind_state[code]` (JSON) for a kind without columns.
 
-sendRequestXML writes nothing: what receiveResponseXML needs travels in each requestID, which
-QuickBooks echoes back unchanged (PROTOCOL.md §5):
+sendRequestXML keeps no conversation state: what receiveResponseXML needs travels in each
+requestID, which QuickBooks echoes back unchanged (PROTOCOL.md §5). One kind writes there all the
+same: invoices (qbwc_soap.kinds.invoices) hold back what cannot go and claim what they send
+(status sent) before the message leaves, because QBWC may lose the answer after QuickBooks
+created the invoice, and an invoice must never be sent twice. sendRequestXML runs outside any
+transaction (sessions.send_request), so each such write commits on its own before the SOAP
+answer is returned; build_request must stay outside any transaction for that reason. If the
+message is never answered, those invoices stay sent and are looked up by RefNumber at the next
+conversation. RequestIDs have this shape:
 
     <code>.<item>.<header>.<mac>
 
@@ -51,7 +58,9 @@ from . import qbxml
 
 # The request kinds, in dependency order.
 KINDS = [
+    "qbwc_soap.kinds.items.ItemQueries",
     "qbwc_soap.kinds.customers.Customers",
+    "qbwc_soap.kinds.invoices.Invoices",
 ]
 
 DEFAULT_BATCH_SIZE = 25

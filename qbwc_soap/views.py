@@ -1,10 +1,12 @@
 from django.conf import settings
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from spyne.server.django import DjangoServer, DjangoView
 
+from billing.models import Invoice, InvoiceStatus
 from connectors.models import WebConnector
 from mapping_portal.lib.body_limit import max_body_bytes
 from mapping_portal.lib.decorators import permission_required
@@ -75,4 +77,38 @@ def transfer_states(request, pk):
     template = "qbwc_soap/transfer_states.html"
     if request.htmx:
         template += "#states"
+    return render(request, template, context)
+
+
+@permission_required(PERM)
+@require_GET
+def transfer_invoices(request, pk):
+    """The invoices sent through a connector, latest first: where each stands in its company
+    file (sent and awaiting QuickBooks' answer, in QuickBooks, refused) with QuickBooks' error."""
+    connector = get_object_or_404(WebConnector, pk=pk)
+    invoices = (
+        Invoice.objects.filter(connector=connector)
+        .select_related("organization")
+        .only(
+            "organization__name",
+            "period",
+            "status",
+            "ref_number",
+            "txn_id",
+            "error_code",
+            "error",
+            "sent_at",
+            "transferred_at",
+            "send_attempts",
+        )
+        .order_by("-sent_at", "-pk")
+    )
+    errors_only = request.GET.get("errors") == "1"
+    if errors_only:
+        invoices = invoices.filter(Q(status=InvoiceStatus.FAILED) | ~Q(error=""))
+    page, query = paginate(request, invoices, 50, request.GET.get("page"))
+    context = {"connector": connector, "page": page, "query": query, "errors_only": errors_only}
+    template = "qbwc_soap/transfer_invoices.html"
+    if request.htmx:
+        template += "#invoices"
     return render(request, template, context)

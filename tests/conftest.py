@@ -109,3 +109,22 @@ def other_connector(default_connector):
 @pytest.fixture
 def organization(db):
     return OrganizationFactory(name="Acme Corporation")
+
+
+@pytest.fixture
+def items_already_read(db):
+    """Every connector made during the test starts with its QuickBooks items freshly read, so a
+    conversation holds no item queries (for tests about the other request kinds)."""
+    from django.db.models.signals import post_save
+    from django.utils import timezone
+
+    from billing.models import ItemCatalog
+    from connectors.models import WebConnector
+
+    def read(sender, instance, created, **kwargs):
+        if created:
+            ItemCatalog.objects.create(connector=instance, refreshed_at=timezone.now())
+
+    post_save.connect(read, sender=WebConnector, dispatch_uid="items_already_read")
+    yield
+    post_save.disconnect(sender=WebConnector, dispatch_uid="items_already_read")

@@ -82,3 +82,33 @@ def test_the_kaseya_sync_bench_runs_in_its_own_database():
     # then
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "30 module organizations" in finished.stdout
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="bench.qbwc_invoices measures PostgreSQL"
+)
+def test_the_qbwc_invoices_bench_runs_in_its_own_database():
+    # given: a bench database name of our own, never the test run's test_<name>
+    url = os.environ["DATABASE_URL"]
+    configured = urlsplit(url).path.lstrip("/")
+    bench_database = f"{configured}_bench_invoices"
+    environment = dict(os.environ, BENCH_DATABASE=bench_database, DEBUG="false", SECRET_KEY="x")
+
+    # when a conversation sends 30 invoices, 10 a message
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "bench.qbwc_invoices", "30", "10"],
+            cwd=BENCH.parent,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        drop_database(url, bench_database)
+
+    # then
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "30 invoices sent, 0 errors" in finished.stdout
+    assert "server time per invoice" in finished.stdout

@@ -1,5 +1,6 @@
 """QBWC conversations over real HTTP, with zeep speaking Intuit's WSDL to the live server."""
 
+import pytest
 import requests
 from lxml import etree
 
@@ -9,6 +10,9 @@ from tests.connectors.factories import CONNECTOR_PASSWORD, MappingFactory
 from tests.organizations.factories import OrganizationFactory
 from tests.qbwc_soap.simulator import WSDL, QuickBooks
 from tests.qbwc_soap.soap import Conversation, envelope
+
+# Item queries have their own tests (test_invoice_conversation.py); these start with items read.
+pytestmark = pytest.mark.usefixtures("items_already_read")
 
 XS = "http://www.w3.org/2001/XMLSchema"
 

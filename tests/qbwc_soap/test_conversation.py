@@ -13,6 +13,9 @@ from tests.organizations.factories import OrganizationFactory
 
 from .simulator import ADD_3250, QuickBooks
 
+# Item queries have their own tests (test_invoice_conversation.py); these start with items read.
+pytestmark = pytest.mark.usefixtures("items_already_read")
+
 
 def names(quickbooks):
     return sorted(c.get("CompanyName") or c["Name"] for c in quickbooks.customers.values())

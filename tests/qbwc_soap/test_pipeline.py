@@ -11,6 +11,9 @@ from qbwc_soap import pipeline
 from qbwc_soap.models import QbwcSession
 from tests.organizations.factories import OrganizationFactory
 
+# Item queries have their own tests (test_invoice_conversation.py); these start with items read.
+pytestmark = pytest.mark.usefixtures("items_already_read")
+
 PINGS = 4
 
 

@@ -21,6 +21,9 @@ from tests.organizations.factories import OrganizationFactory
 
 from .simulator import ADD_3250
 
+# Item queries have their own tests (test_invoice_conversation.py); these start with items read.
+pytestmark = pytest.mark.usefixtures("items_already_read")
+
 # The transfer upsert (INSERT … ON CONFLICT DO UPDATE) and the session update.
 WRITES = 2
 SEND_SCAN_QUERIES = 2

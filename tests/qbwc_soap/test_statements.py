@@ -5,15 +5,22 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from billing.models import Invoice, InvoiceStatus
+from qbwc_soap import qbxml
+from qbwc_soap.models import CustomerTransfer
 from tests.connectors.factories import CONNECTOR_PASSWORD
 from tests.organizations.factories import OrganizationFactory
 
+from .invoice_support import approved_invoice, customer_in, map_item, module
 from .simulator import QuickBooks
 
+# Item queries have their own tests (test_invoice_conversation.py); these start with items read.
+pytestmark = pytest.mark.usefixtures("items_already_read")
 
-def _statements_per_call(qbwc, connector):
+
+def _statements_per_call(qbwc, connector, quickbooks=None):
     """[(sendRequestXML statements, receiveResponseXML statements)] for a whole session."""
-    quickbooks = QuickBooks()
+    quickbooks = quickbooks or QuickBooks()
     ticket, status = qbwc.authenticate(connector.username, CONNECTOR_PASSWORD)
     assert status not in ("none", "nvu")
     counts, hcp = [], quickbooks.hcp_response()
@@ -62,3 +69,36 @@ def test_receive_response_commits_synchronously(qbwc, quickbooks, default_connec
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+def _invoices_ready(count, connector, quickbooks):
+    """`count` approved invoices whose customers QuickBooks has, up to date, and whose item is
+    mapped: a conversation that only sends invoices."""
+    mod = module()
+    map_item(quickbooks, connector, mod)
+    for org in OrganizationFactory.create_batch(count):
+        customer_in(quickbooks, org, connector)
+        CustomerTransfer.objects.filter(organization=org).update(
+            fingerprint=qbxml.customer_from(org).fingerprint()
+        )
+        approved_invoice(org, mod)
+
+
+@pytest.mark.parametrize("batch", [5, 40])
+def test_statements_per_call_do_not_grow_with_the_batch_or_the_invoices(
+    default_connector, qbwc, settings, batch
+):
+    # given three and a bit batches of invoices to send, at a small and at a large batch size
+    settings.QBWC_BATCH_SIZE = batch
+    quickbooks = QuickBooks()
+    _invoices_ready(3 * batch + 1, default_connector, quickbooks)
+    # when a session sends them all
+    counts = _statements_per_call(qbwc, default_connector, quickbooks)
+    # then every call costs the same as at the other batch size: the customers' scan finds
+    # nothing to send (a HostQuery), then each message of invoices costs the same. Sending: the
+    # session, to_send's invoices, lines and item mappings, mark_sent's UPDATE in its own
+    # transaction (a savepoint pair here, inside the test's transaction). Receiving: the
+    # session, the invoices locked, one UPDATE of those QuickBooks took, the session saved, and
+    # two savepoint pairs.
+    assert Invoice.objects.filter(status=InvoiceStatus.IN_QUICKBOOKS).count() == 3 * batch + 1
+    assert counts == [(4, 4), (7, 8), (7, 8), (7, 8), (7, 8)]

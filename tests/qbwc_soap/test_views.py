@@ -1,11 +1,19 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from billing.models import InvoiceStatus
 from mapping_portal.lib.navigation import connector_links
 from qbwc_soap.models import CustomerTransfer, QbwcSession
 from tests.organizations.factories import OrganizationFactory
 
-URL_NAMES = ["qbwc_soap:transfer_log", "qbwc_soap:transfer_states"]
+from .invoice_support import approved_invoice, module
+
+URL_NAMES = [
+    "qbwc_soap:transfer_log",
+    "qbwc_soap:transfer_states",
+    "qbwc_soap:transfer_invoices",
+]
 
 
 @pytest.mark.parametrize("url_name", URL_NAMES)
@@ -137,3 +145,57 @@ def test_connector_page_links_to_its_transfer_log(qb_client, default_connector):
     response = qb_client.get(reverse("connectors:detail", args=[default_connector.pk]))
     url = reverse("qbwc_soap:transfer_log", args=[default_connector.pk])
     assert f'href="{url}"'.encode() in response.content
+
+
+def _sent_invoices(connector, count):
+    mod = module()
+    return [
+        approved_invoice(
+            OrganizationFactory(),
+            mod,
+            connector=connector,
+            status=InvoiceStatus.IN_QUICKBOOKS,
+            txn_id=f"TXN-{i}",
+            sent_at=timezone.now(),
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("count", [1, 80])
+def test_invoice_log_query_count_is_constant(
+    qb_client, default_connector, django_assert_max_num_queries, count
+):
+    _sent_invoices(default_connector, count)
+    url = reverse("qbwc_soap:transfer_invoices", args=[default_connector.pk])
+    with django_assert_max_num_queries(12):
+        response = qb_client.get(url)
+    assert response.status_code == 200
+    with django_assert_max_num_queries(12):
+        assert qb_client.get(url + "?errors=1&page=2").status_code == 200
+
+
+def test_invoice_log_shows_this_connectors_invoices_with_their_state(
+    qb_client, default_connector, other_connector
+):
+    # given an invoice in QuickBooks and a refused one through this connector, one elsewhere
+    [done] = _sent_invoices(default_connector, 1)
+    refused = approved_invoice(
+        OrganizationFactory(name="Refused Ltd"),
+        module(),
+        connector=default_connector,
+        status=InvoiceStatus.FAILED,
+        error_code=3140,
+        error="There is an invalid reference to QuickBooks Item",
+    )
+    [elsewhere] = _sent_invoices(other_connector, 1)
+    # when
+    url = reverse("qbwc_soap:transfer_invoices", args=[default_connector.pk])
+    page = qb_client.get(url).content.decode()
+    # then
+    assert done.ref_number in page and "TXN-0" in page and "In QuickBooks" in page
+    assert refused.ref_number in page and "3140" in page and "invalid reference" in page
+    assert elsewhere.ref_number not in page
+    # and the errors filter keeps only the refused one
+    errors = qb_client.get(url + "?errors=1").content.decode()
+    assert refused.ref_number in errors and done.ref_number not in errors
