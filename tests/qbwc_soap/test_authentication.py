@@ -162,15 +162,25 @@ def test_parallel_guesses_get_no_more_checks_than_the_limit(live_server, setting
     body = envelope("authenticate", strUserName="main", strPassword="guess")
     answers = []
 
+    failures = []
+
     def guess():
-        with requests.Session() as http:
-            response = http.post(
-                live_server.url + "/qbwc/",
-                data=body,
-                headers={"Content-Type": "text/xml; charset=utf-8"},
-                timeout=60,
-            )
-        answers.append(response.content)
+        # A burst of 30 connections can overflow the test server's small listen backlog; a
+        # connection the server never accepted checked no password, so it is simply tried again.
+        for _ in range(5):
+            try:
+                with requests.Session() as http:
+                    response = http.post(
+                        live_server.url + "/qbwc/",
+                        data=body,
+                        headers={"Content-Type": "text/xml; charset=utf-8"},
+                        timeout=60,
+                    )
+            except requests.ConnectionError as exc:
+                failures.append(repr(exc))
+                continue
+            answers.append(response.content)
+            return
 
     # when 30 guesses arrive at once from one address
     threads = [threading.Thread(target=guess) for _ in range(30)]
@@ -179,5 +189,6 @@ def test_parallel_guesses_get_no_more_checks_than_the_limit(live_server, setting
     for thread in threads:
         thread.join()
     # then every one is refused and at most the limit had its password checked
-    assert len(answers) == 30 and all(b">nvu<" in answer for answer in answers)
+    assert len(answers) == 30, failures
+    assert all(b">nvu<" in answer for answer in answers)
     assert CountingPBKDF2Hasher.checks <= 5
