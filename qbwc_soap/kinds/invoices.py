@@ -31,6 +31,8 @@ from .. import invoices
 from ..pipeline import Batch, Request, RequestKind, plural
 
 LOOKUPS_DONE, SENDS_DONE = "l", "d"
+# How many batches one sendRequestXML may read when every invoice read is held back.
+HELD_READS_PER_CALL = 3
 LOOKUP, ADD = "q", "a"
 
 
@@ -97,10 +99,11 @@ class Invoices(RequestKind):
             last = batch[-1].pk if batch else 0
             flags = LOOKUPS_DONE if len(found) <= room else ""
             return Batch([_lookup(invoice, last) for invoice in batch], flags)
-        while True:
+        for _ in range(HELD_READS_PER_CALL):
             outgoing = invoices.to_send(connector, room)
-            # Every invoice read was held or refused: read the next ones (each call holds a
-            # batch for good, so this ends).
+            # Every invoice read was held or refused: read the next ones, a bounded number of
+            # times so a call's statements stay bounded; what is left waits for the next call
+            # (each read holds its invoices for good, so the conversation moves on).
             if outgoing or outgoing.read < room:
                 break
         done = SENDS_DONE if outgoing.read < room else ""

@@ -148,6 +148,28 @@ def test_a_missing_item_mapping_holds_the_invoice_with_the_message_and_sends_the
     assert "Devices" in held.held and default_connector.name in held.held
 
 
+def test_more_held_invoices_than_one_call_reads_still_let_the_sendable_ones_through(
+    default_connector, converse, main_file, graphus, settings
+):
+    # given batches of 2 and more held invoices than one sendRequestXML reads (3 batches)
+    settings.QBWC_BATCH_SIZE = 2
+    map_item(main_file, default_connector, graphus)
+    held = [
+        approved_invoice(
+            OrganizationFactory(), graphus, lines=(("devices", Decimal("2"), Decimal("5")),)
+        )
+        for _ in range(9)
+    ]
+    ready = [approved_invoice(OrganizationFactory(), graphus) for _ in range(2)]
+    # when
+    converse(default_connector, main_file).run()
+    # then every sendable invoice was sent once and every held one says why
+    assert _ref_numbers(main_file) == sorted(invoice.ref_number for invoice in ready)
+    for invoice in held:
+        invoice = _reload(invoice)
+        assert invoice.status == InvoiceStatus.APPROVED and "Devices" in invoice.held
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_invoice_whose_answer_was_lost_is_found_by_ref_number_and_never_sent_twice(
     default_connector, converse, main_file, graphus
