@@ -34,6 +34,7 @@ from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.qbwc_conversation import Http, _items, _result, _start_server
+from qbwc_soap.kinds.customers import SCAN_CHUNK, SCAN_CHUNKS_PER_CALL  # noqa: E402
 
 PERIOD = date(2026, 10, 1)
 MODULES = 10
@@ -241,7 +242,8 @@ def main(n: int, batch: int | None) -> None:
         [
             "statements: 1st sendRequestXML",
             f"{run['send'][0]}",
-            "customers' scan: one query per 500 up-to-date organizations skipped",
+            "the customers' scan past up-to-date organizations: at most "
+            f"{SCAN_CHUNKS_PER_CALL} reads of {SCAN_CHUNK} per call",
         ],
         ["statements: sendRequestXML", spread([run["send"][i] for i in trips]), "min–max"],
         ["statements: 1st receiveResponseXML", f"{run['receive'][0]}", ""],

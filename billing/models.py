@@ -148,11 +148,19 @@ class ItemMappingQuerySet(models.QuerySet):
         keys = {(line.module_id, line.billing_type) for line in lines}
         found = {}
         if keys:
-            condition = Q()
-            for module_id, billing_type in keys:
-                condition |= Q(module_id=module_id, billing_type=billing_type)
-            mappings = self.filter(condition, connector=connector, item__active=True)
-            found = {(m.module_id, m.billing_type): m.item for m in mappings.select_related("item")}
+            # Modules × billing types named: a superset of the pairs (a few more rows at most),
+            # in a statement far cheaper to build and plan than one OR term per pair.
+            mappings = self.filter(
+                connector=connector,
+                item__active=True,
+                module_id__in={module_id for module_id, _ in keys},
+                billing_type__in={billing_type for _, billing_type in keys},
+            ).select_related("item")
+            found = {
+                (m.module_id, m.billing_type): m.item
+                for m in mappings
+                if (m.module_id, m.billing_type) in keys
+            }
         missing = [line for line in lines if (line.module_id, line.billing_type) not in found]
         return found, missing
 

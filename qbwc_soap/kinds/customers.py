@@ -44,8 +44,10 @@ logger = logging.getLogger(__name__)
 # name QuickBooks keeps refusing cannot loop a session forever.
 MAX_FOLLOWUPS = 3
 # Later scan chunks read at least this many organizations, so a long run of unchanged ones costs
-# few queries.
+# few queries; a sendRequestXML reads at most SCAN_CHUNKS_PER_CALL chunks (its statements stay
+# bounded) and, when they held nothing to send, moves the session's scan past them.
 SCAN_CHUNK = 500
+SCAN_CHUNKS_PER_CALL = 4
 _ORG_FIELDS = ("autotask_id", "name", *BILLING_FIELDS)
 # What CustomerTransfer holds besides its organization and connector.
 STATE_FIELDS = [
@@ -75,13 +77,9 @@ SCAN, FOLLOWUP = "s", "f"
 SCAN_DONE, MORE_FOLLOWUPS = "d", "w"
 
 
-def _candidates(connector, after_pk: int, chunk_size: int = SCAN_CHUNK, sent_since=None):
-    """Organizations routed to `connector` (pk > after_pk, in pk order) whose customer in its
-    company file is missing or stale, as (org, customer); `org.t_list_id` etc. carry its transfer
-    state for this connector (None when it has none). Organizations with a follow-up under way
-    are left to the follow-up queue, and those sent since `sent_since` (by this session's
-    follow-ups) are not sent twice. One query per `chunk_size` organizations read; later chunks
-    read at least SCAN_CHUNK.
+def _routed_with_state(connector):
+    """Organizations routed to `connector` in pk order, each with its transfer state for it as
+    t_… attributes (None when it has none).
 
     The transfer state comes from subqueries on (organization, connector), one probe of that
     unique index per organization read, rather than a join: PostgreSQL may plan a join as a
@@ -89,19 +87,48 @@ def _candidates(connector, after_pk: int, chunk_size: int = SCAN_CHUNK, sent_sin
     still describe a smaller transfer table (as during a company file's first sessions)."""
     transfer = CustomerTransfer.objects.filter(organization=OuterRef("pk"), connector=connector)
     state = {f"t_{name}": Subquery(transfer.values(name)[:1]) for name in _SCAN_STATE}
-    routed = organizations_for(connector).only(*_ORG_FIELDS).annotate(**state).order_by("pk")
-    while True:
+    return organizations_for(connector).only(*_ORG_FIELDS).annotate(**state).order_by("pk")
+
+
+def _stale(org, sent_since=None):
+    """The Customer to send for `org` (read by _routed_with_state) when its customer in the
+    company file is missing or stale, else None. Organizations with a follow-up under way are
+    left to the follow-up queue, and those sent since `sent_since` (by this session's
+    follow-ups) are not sent twice."""
+    if org.t_next_action or (sent_since and org.t_sent_at and org.t_sent_at >= sent_since):
+        return None
+    customer = qbxml.customer_from(org)
+    return customer if org.t_fingerprint != customer.fingerprint() else None
+
+
+def _count_stale(connector) -> int:
+    """How many routed organizations need sending now: one query, read in chunks."""
+    routed = _routed_with_state(connector)
+    return sum(1 for org in routed.iterator(chunk_size=SCAN_CHUNK) if _stale(org))
+
+
+def _scan(connector, after_pk: int, want: int, sent_since=None):
+    """Up to `want` organizations past `after_pk` (in pk order) to send, as (org, customer),
+    reading at most SCAN_CHUNKS_PER_CALL chunks, so a call's statements stay bounded however
+    many up-to-date organizations lie in between. Returns (found, the last pk read, whether the
+    routed organizations were read to the end)."""
+    routed = _routed_with_state(connector)
+    found = []
+    # Twice what is wanted first: some of the next organizations are usually up to date.
+    chunk_size = 2 * want - 1
+    for _ in range(SCAN_CHUNKS_PER_CALL):
         rows = list(routed.filter(pk__gt=after_pk)[:chunk_size])
         for org in rows:
-            if org.t_next_action or (sent_since and org.t_sent_at and org.t_sent_at >= sent_since):
-                continue
-            customer = qbxml.customer_from(org)
-            if org.t_fingerprint != customer.fingerprint():
-                yield org, customer
+            customer = _stale(org, sent_since)
+            if customer is not None:
+                found.append((org, customer))
+                if len(found) >= want:
+                    return found, org.pk, False
         if len(rows) < chunk_size:
-            return
+            return found, after_pk, True
         after_pk = rows[-1].pk
         chunk_size = max(chunk_size, SCAN_CHUNK)
+    return found, after_pk, False
 
 
 def _followups(connector):
@@ -148,7 +175,7 @@ class Customers(RequestKind):
         connector = session.connector
         followups = _followups(connector).count()
         session.followups_waiting = bool(followups)
-        return followups + sum(1 for _ in _candidates(connector, 0))
+        return followups + _count_stale(connector)
 
     def finished(self, session) -> bool:
         return session.scan_done and not session.followups_waiting
@@ -199,19 +226,22 @@ class Customers(RequestKind):
 
         scan_done = session.scan_done
         if not scan_done:
-            scan = _candidates(
-                connector, session.cursor, chunk_size=2 * room + 1, sent_since=session.started_at
+            left = room - len(requests)
+            # One more than fits, to know whether the scan is over after this message.
+            found, last_read, read_to_end = _scan(
+                connector, session.cursor, left + 1, sent_since=session.started_at
             )
-            for org, customer in scan:
-                if len(requests) >= room:
-                    break  # one more candidate exists: the scan is not over
+            for org, customer in found[:left]:
                 op = Next.MOD if org.t_list_id else Next.ADD
                 requests.append(
                     _request(op, org.pk, SCAN, customer, org.t_list_id, org.t_edit_sequence or "")
                 )
-            else:
-                scan_done = True
-            scan.close()
+            scan_done = read_to_end and len(found) <= left
+            if not found and not read_to_end:
+                # Only up-to-date organizations so far: the scan moves past them now (sending
+                # nothing, so nothing can be lost), and the next call reads on from there.
+                session.cursor = last_read
+                session.save(update_fields=["cursor"])
         flags = (SCAN_DONE if scan_done else "") + (MORE_FOLLOWUPS if more_followups else "")
         return Batch(requests, flags)
 

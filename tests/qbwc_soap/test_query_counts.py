@@ -6,7 +6,9 @@ requestIDs): load the session and its connector (not locked); read the next batc
 with their transfer state — plus, when follow-ups wait, one query for them. A session's first
 sendRequestXML also records what QuickBooks reported (one UPDATE). The candidate read is one query
 unless more than two batches' worth of unchanged organizations must be skipped (their
-fingerprints are computed in Python): then one more per 500 organizations read.
+fingerprints are computed in Python): then one more per 500 organizations read, at most
+SCAN_CHUNKS_PER_CALL reads in all, and one UPDATE moving the scan past them when they held
+nothing to send.
 receiveResponseXML: load the session (locked); read the answered organizations' transfer rows
 (locked) and the organizations; one upsert of the transfers and one session update. It is one
 transaction (its BEGIN/COMMIT, or SAVEPOINT/RELEASE inside a test, count too).
@@ -15,6 +17,7 @@ transaction (its BEGIN/COMMIT, or SAVEPOINT/RELEASE inside a test, count too).
 import pytest
 
 from connectors.services import map_organization
+from qbwc_soap.kinds import customers
 from qbwc_soap.models import CustomerTransfer
 from tests.connectors.factories import CONNECTOR_PASSWORD
 from tests.organizations.factories import OrganizationFactory
@@ -36,15 +39,18 @@ READS = 3
 RECEIVE_QUERIES = 2 + READS + WRITES
 
 
-def drive(qbwc, quickbooks, connector, assert_max_queries):
-    """A whole QBWC session, each sendRequestXML/receiveResponseXML under a query ceiling;
-    returns [(send queries, receive queries)] per round trip."""
+def drive(qbwc, quickbooks, connector, assert_max_queries, scan_reads=1):
+    """A whole QBWC session, each sendRequestXML/receiveResponseXML under a query ceiling
+    (`scan_reads`: how many candidate reads a sendRequestXML may make); returns [(send queries,
+    receive queries)] per round trip."""
     ticket, status = qbwc.authenticate(connector.username, CONNECTOR_PASSWORD)
     assert status not in ("none", "nvu")
     counts = []
     hcp = quickbooks.hcp_response()
     for i in range(100):
         ceiling = SEND_WITH_FOLLOWUPS_QUERIES + (FIRST_CALL_WRITE if i == 0 else 0)
+        if scan_reads > 1:  # more reads, and the UPDATE moving the scan past them
+            ceiling += scan_reads - 1 + 1
         with assert_max_queries(ceiling) as send:
             request = qbwc.sendRequestXML(ticket, hcp, connector.company_file, "US", 13, 0)
         hcp = ""
@@ -75,6 +81,33 @@ def test_query_counts_per_call_do_not_grow_with_the_organizations(
     assert (
         many == [(SEND_FIRST_QUERIES, RECEIVE_QUERIES)] + [(SEND_SCAN_QUERIES, RECEIVE_QUERIES)] * 3
     )
+
+
+def test_a_long_run_of_up_to_date_organizations_costs_each_call_a_bounded_number_of_queries(
+    default_connector, qbwc, django_assert_max_num_queries, monkeypatch, settings
+):
+    # given 60 organizations in QuickBooks and 2 changed behind them, with scan chunks of 5
+    settings.QBWC_BATCH_SIZE = 2
+    monkeypatch.setattr(customers, "SCAN_CHUNK", 5)
+    quickbooks = _quickbooks()
+    organizations = OrganizationFactory.create_batch(62)
+    drive(qbwc, quickbooks, default_connector, django_assert_max_num_queries)
+    for org in organizations[-2:]:
+        org.phone = "555-0144"
+        org.save()
+    # when a session skips the up-to-date ones, no call reading more than SCAN_CHUNKS_PER_CALL
+    # chunks (asserted in drive)
+    counts = drive(
+        qbwc,
+        quickbooks,
+        default_connector,
+        django_assert_max_num_queries,
+        scan_reads=customers.SCAN_CHUNKS_PER_CALL,
+    )
+    # then the scan took several calls to get past them, and the changed ones reach QuickBooks
+    assert len(counts) > 1
+    phones = {c["Phone"] for c in quickbooks.customers.values() if "Phone" in c}
+    assert "555-0144" in phones
 
 
 def test_query_counts_updates_are_the_same_as_adds(
