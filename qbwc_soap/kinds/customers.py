@@ -102,9 +102,8 @@ def _stale(org, sent_since=None):
 
 
 def _count_stale(connector) -> int:
-    """How many routed organizations need sending now: one query, read in chunks."""
-    routed = _routed_with_state(connector)
-    return sum(1 for org in routed.iterator(chunk_size=SCAN_CHUNK) if _stale(org))
+    """How many routed organizations need sending now: one query."""
+    return sum(1 for org in _routed_with_state(connector) if _stale(org))
 
 
 def _scan(connector, after_pk: int, want: int, sent_since=None):
