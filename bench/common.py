@@ -86,3 +86,26 @@ def serve_in_background(handler):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def lines_for(invoices, modules) -> list:
+    """Unsaved invoice lines, one per module for each invoice: the invoice benches' lines."""
+    from decimal import Decimal
+
+    from billing.models import InvoiceLine
+
+    return [
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            module=module,
+            billing_type="users",
+            billing_type_name="Users",
+            quantity=Decimal(12),
+            rate=Decimal("3.5"),
+            amount=Decimal("42.00"),
+            description=f"{module.name} Users: {invoice.organization_id}",
+        )
+        for invoice in invoices
+        for position, module in enumerate(modules)
+    ]

@@ -19,9 +19,8 @@ import statistics
 import sys
 import time
 from datetime import date
-from decimal import Decimal
 
-from bench.common import print_table, use_database
+from bench.common import lines_for, print_table, use_database
 
 use_database("mapping_portal_bench_invoice_kinds")
 
@@ -96,24 +95,7 @@ def seed(n: int, quickbooks: QuickBooks):
                         for i, org in enumerate(orgs)
                     ]
                 )
-                InvoiceLine.objects.bulk_create(
-                    [
-                        InvoiceLine(
-                            invoice=invoice,
-                            position=p,
-                            module=module,
-                            billing_type="users",
-                            billing_type_name="Users",
-                            quantity=Decimal(12),
-                            rate=Decimal("3.5"),
-                            amount=Decimal("42.00"),
-                            description=f"{module.name} Users: {invoice.organization_id}",
-                        )
-                        for invoice in made
-                        for p, module in enumerate(modules)
-                    ],
-                    batch_size=5000,
-                )
+                InvoiceLine.objects.bulk_create(lines_for(made, modules), batch_size=5000)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     Invoice.objects.filter(period=PERIOD).update(

@@ -33,6 +33,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.common import lines_for  # noqa: E402
 from bench.qbwc_conversation import Http, _items, _result, _start_server
 from qbwc_soap.kinds.customers import SCAN_CHUNK, SCAN_CHUNKS_PER_CALL  # noqa: E402
 
@@ -111,24 +112,7 @@ def seed(n, quickbooks):
         ],
         batch_size=2000,
     )
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                position=p,
-                module=module,
-                billing_type="users",
-                billing_type_name="Users",
-                quantity=Decimal(12),
-                rate=Decimal("3.5"),
-                amount=Decimal("42.00"),
-                description=f"{module.name} Users: {invoice.organization_id}",
-            )
-            for invoice in made
-            for p, module in enumerate(modules)
-        ],
-        batch_size=5000,
-    )
+    InvoiceLine.objects.bulk_create(lines_for(made, modules), batch_size=5000)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
