@@ -42,17 +42,20 @@ def add_requests(builder: qbxml.RequestBuilder, request_id_for) -> None:
         builder.item_query(request_id_for(kind), kind)
 
 
-def apply(connector, responses, now=None, answered_before=()) -> dict:
+def apply(connector, responses, now=None, answered_before=(), asked_at=None) -> dict:
     """Store QuickBooks' answers to the item queries: `responses` maps a kind to its
     qbxml.Response (a kind may be missing). Items listed are inserted or updated by
     (connector, ListID); the connector's items of a kind that answered (status 0, or 1: none of
     that kind) but not listed become inactive. When every kind answered, the catalog is marked
     refreshed and a pending refresh request is cleared; a kind that failed leaves it due, so the
     next conversation asks again (`answered_before`: the kinds that answered in an earlier
-    message of the same conversation). Returns {"listed": n, "deactivated": n, "refreshed": bool}.
+    message of the same conversation). A refresh requested after `asked_at` (when the queries
+    were decided on) stays pending: the lists read may predate what the admin wanted to see.
+    Returns {"listed": n, "deactivated": n, "refreshed": bool}.
 
     Statements: one upsert (per 1,000 items), one UPDATE marking the unlisted inactive, one
-    upsert of the catalog row — whatever the number of items."""
+    upsert of the catalog row and one UPDATE clearing the request — whatever the number of
+    items."""
     now = now or timezone.now()
     answered = []
     rows = {}
@@ -94,9 +97,12 @@ def apply(connector, responses, now=None, answered_before=()) -> dict:
             )
         if refreshed:
             ItemCatalog.objects.bulk_create(
-                [ItemCatalog(connector=connector, refreshed_at=now, refresh_requested_at=None)],
+                [ItemCatalog(connector=connector, refreshed_at=now)],
                 update_conflicts=True,
                 unique_fields=["connector"],
-                update_fields=["refreshed_at", "refresh_requested_at"],
+                update_fields=["refreshed_at"],
             )
+            ItemCatalog.objects.filter(
+                connector=connector, refresh_requested_at__lte=asked_at or now
+            ).update(refresh_requested_at=None)
     return {"listed": len(rows), "deactivated": deactivated, "refreshed": refreshed}

@@ -3,12 +3,15 @@ read at the start of a conversation when they are due (qbwc_soap.items.due: neve
 admin asked for a refresh, or the last read is old), so billing types can be mapped to them and
 invoices find their items' ListIDs. A thin adapter over qbwc_soap.items.
 
-State in `kind_state["i"]`: `left`, the item kinds not asked yet in this session. Each item kind
-is asked once per session: one that fails stays due for the next conversation.
+State in `kind_state["i"]`: `left`, the item kinds not asked yet in this session, and `asked_at`,
+when the session decided to read them (a refresh an admin asks for after that stays pending).
+Each item kind is asked once per session: one that fails stays due for the next conversation.
 
 requestID item: the item kind ("service", "noninventory", "othercharge"). Flags: one letter per
 item kind asked (ITEM_FLAGS), so a query QuickBooks left unanswered is not asked again.
 """
+
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -32,7 +35,9 @@ class ItemQueries(RequestKind):
         """One request per item kind when the connector's items are due (one query)."""
         if not items.due(session.connector):
             return 0
-        self.state(session).update(left=list(items.KINDS), answered=[])
+        self.state(session).update(
+            left=list(items.KINDS), answered=[], asked_at=timezone.now().isoformat()
+        )
         return len(items.KINDS)
 
     def finished(self, session) -> bool:
@@ -52,7 +57,14 @@ class ItemQueries(RequestKind):
         if not responses:
             return
         answered_before = state.get("answered", [])
-        items.apply(session.connector, responses, timezone.now(), answered_before)
+        asked_at = state.get("asked_at")
+        items.apply(
+            session.connector,
+            responses,
+            timezone.now(),
+            answered_before,
+            asked_at=datetime.fromisoformat(asked_at) if asked_at else None,
+        )
         read = [k for k, rs in responses.items() if rs.status_code == 0 or rs.no_match]
         state["answered"] = [*answered_before, *read]
         failed = len(responses) - len(read)

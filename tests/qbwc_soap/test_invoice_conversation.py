@@ -11,7 +11,7 @@ from lxml import etree
 
 from billing.apps import BILLING_GROUP
 from billing.invoicing import retry
-from billing.models import Invoice, InvoiceStatus, QuickBooksItem
+from billing.models import Invoice, InvoiceStatus, ItemCatalog, QuickBooksItem
 from billing.prices import request_item_refresh
 from connectors.services import map_organization
 from tests.conftest import make_user
@@ -245,6 +245,27 @@ def test_item_lists_are_read_once_and_again_when_an_admin_asks(
     conversation = converse(default_connector, main_file)
     assert "3 item lists read" in conversation.run()
     assert known.filter(full_name="Backup").exists()
+
+
+def test_a_refresh_asked_for_while_the_items_are_being_read_stays_pending(
+    default_connector, converse, main_file
+):
+    # given a conversation that has decided to read the item lists
+    main_file.add_item("Consulting", "service")
+    conversation = converse(default_connector, main_file)
+    conversation.start()
+    # when an admin asks for a refresh before QuickBooks' answers arrive
+    request_item_refresh(default_connector)
+    while conversation.step() != 100:
+        pass
+    conversation.qbwc.closeConnection(conversation.ticket)
+    # then the lists read count, and the refresh is still due for the next conversation
+    catalog = ItemCatalog.objects.get(connector=default_connector)
+    assert catalog.refreshed_at is not None
+    assert catalog.refresh_requested_at is not None
+    assert "3 item lists read" in converse(default_connector, main_file).run()
+    catalog.refresh_from_db()
+    assert catalog.refresh_requested_at is None
 
 
 def test_a_failed_answer_leaves_the_invoice_sent_and_the_next_conversation_looks_it_up_first(

@@ -116,5 +116,6 @@ def test_item_kind_statements_do_not_grow_with_the_item_count(default_connector,
         "INSERT",
         "UPDATE",
         "INSERT",
+        "UPDATE",
     ]
     assert _statements(lambda: items.due(default_connector)) == ["SELECT"]
