@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Sum
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -164,7 +165,8 @@ def invoices_approve(request):
     if result.approved:
         refs = ", ".join(invoice.ref_number for invoice in result.approved[:10])
         more = "…" if len(result.approved) > 10 else ""
-        messages.success(request, f"Approved {len(result.approved)} invoice(s): {refs}{more}")
+        count = len(result.approved)
+        messages.success(request, f"Approved {count} invoice{pluralize(count)}: {refs}{more}")
     for invoice, why in result.refused.items():
         messages.error(request, f"Not approved: {invoice.organization.name}: {why}.")
     return redirect(_url(period))

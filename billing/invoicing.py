@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from connectors.models import WebConnector
@@ -39,10 +40,11 @@ class RunSummary:
 
     def __str__(self):
         text = (
-            f"Invoices for {self.period:%B %Y}: {self.created} draft(s) created, "
-            f"{self.regenerated} regenerated, {self.deleted} deleted (nothing to bill), "
-            f"{self.supplementary} supplementary draft(s) for usage beyond approved invoices, "
-            f"{self.unchanged_approved} organization(s) already fully invoiced."
+            f"Invoices for {self.period:%B %Y}: {self.created} draft{pluralize(self.created)} "
+            f"created, {self.regenerated} regenerated, {self.deleted} deleted (nothing to bill), "
+            f"{self.supplementary} supplementary draft{pluralize(self.supplementary)} for usage "
+            f"beyond approved invoices, {self.unchanged_approved} "
+            f"organization{pluralize(self.unchanged_approved)} already fully invoiced."
         )
         if self.approved or self.refused:
             text += f" Approved {self.approved}."

@@ -76,7 +76,7 @@ def test_create_invoices_prints_what_it_did(graphus, acme, acme_hq):
 
     out = run("create_invoices", "--period", f"{PERIOD:%Y-%m}", "--approve")
 
-    assert "1 draft(s) created" in out and "Approved 1" in out
+    assert "1 draft created" in out and "Approved 1" in out
     assert Invoice.objects.get().status == "approved"
 
 

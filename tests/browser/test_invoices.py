@@ -54,7 +54,7 @@ def test_create_then_approve_some_invoices_shows_their_statuses(page, live_serve
     # then both drafts are listed, with totals
     rows = page.locator("#invoice-list tbody tr")
     expect(rows).to_have_count(2)
-    expect(page.locator("#messages")).to_contain_text("2 draft(s) created")
+    expect(page.locator("#messages")).to_contain_text("2 drafts created")
     acme_invoice = Invoice.objects.get(organization=acme)
     globex_invoice = Invoice.objects.get(organization=globex)
     expect(page.locator(f"#invoice-{acme_invoice.pk}")).to_contain_text("30.00")
@@ -65,7 +65,7 @@ def test_create_then_approve_some_invoices_shows_their_statuses(page, live_serve
 
     # then Acme's is approved with its number, Globex's still a draft
     acme_invoice.refresh_from_db()
-    expect(page.locator("#messages")).to_contain_text("Approved 1 invoice(s)")
+    expect(page.locator("#messages")).to_contain_text("Approved 1 invoice:")
     acme_row = page.locator(f"#invoice-{acme_invoice.pk}")
     expect(acme_row).to_contain_text("Approved")
     expect(acme_row).to_contain_text(acme_invoice.ref_number)

@@ -1,5 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from billing import services
 
@@ -25,5 +26,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Not approved: {refused}")
         if summary.refused:
             raise CommandError(
-                f"{len(summary.refused)} draft(s) could not be approved (see above)."
+                f"{len(summary.refused)} draft{pluralize(len(summary.refused))} could not be "
+                "approved (see above)."
             )
