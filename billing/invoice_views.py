@@ -1,23 +1,20 @@
 """The Invoices page (a period's invoices, create, approve, retry) and an invoice's page."""
 
-from collections import defaultdict
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from connectors.models import WebConnector
-from connectors.services import organizations_for
 from mapping_portal.lib.decorators import permission_required
 from mapping_portal.lib.paging import paginate
 
 from . import services
 from .forms import ApproveForm, PeriodForm
-from .models import Invoice, InvoiceLine, InvoiceStatus, ItemMapping, held_message
+from .invoice_reads import annotate_sending, connector_totals, status_totals
+from .models import Invoice, InvoiceLine, InvoiceStatus
 from .views import PERM
 
 PER_PAGE = 50
@@ -26,61 +23,6 @@ UNBILLED_SHOWN = 200
 
 def _url(period) -> str:
     return f"{reverse('billing:invoices')}?period={period:%Y-%m}"
-
-
-def annotate(invoices) -> None:
-    """Give each invoice (lines prefetched with their module) `goes_to` — the connector it was
-    sent to, else where the routing rule sends its organization now — `route_changed` (approved
-    for another connector), `held_text` (items to map first, by ItemMapping.items_for and
-    held_message) and `unpriced`. One query per connector, none per invoice."""
-    routes = services.connectors_for(i.organization_id for i in invoices if not i.connector_id)
-    waiting = defaultdict(list)
-    for invoice in invoices:
-        lines = list(invoice.lines.all())
-        invoice.unpriced = [line for line in lines if line.unpriced]
-        invoice.goes_to = (
-            invoice.connector if invoice.connector_id else routes.get(invoice.organization_id)
-        )
-        invoice.route_changed = bool(
-            not invoice.connector_id
-            and invoice.approved_connector_name
-            and invoice.goes_to is not None
-            and invoice.goes_to.name != invoice.approved_connector_name
-        )
-        invoice.held_text = ""
-        if invoice.goes_to is not None and invoice.status in (
-            InvoiceStatus.DRAFT,
-            InvoiceStatus.APPROVED,
-        ):
-            waiting[invoice.goes_to].append((invoice, lines))
-    for connector, group in waiting.items():
-        found, _ = ItemMapping.objects.items_for(connector, [ln for _, ls in group for ln in ls])
-        for invoice, lines in group:
-            missing = [ln for ln in lines if (ln.module_id, ln.billing_type) not in found]
-            invoice.held_text = held_message(connector, missing)
-
-
-def connector_totals(period) -> list[dict]:
-    """The period's invoices per connector: sent ones where they were sent, the others where
-    their organization goes now (one query per connector, plus one)."""
-    invoices = Invoice.objects.filter(period=period).order_by()
-    sent = {
-        row["connector_id"]: row
-        for row in invoices.filter(connector__isnull=False)
-        .values("connector_id")
-        .annotate(n=Count("pk"), total=Sum("total"))
-    }
-    rows = []
-    for connector in WebConnector.objects.order_by("name"):
-        unsent = invoices.filter(
-            connector__isnull=True, organization__in=organizations_for(connector)
-        ).aggregate(n=Count("pk"), total=Sum("total"))
-        done = sent.get(connector.pk, {"n": 0, "total": 0})
-        count = (unsent["n"] or 0) + done["n"]
-        if count:
-            total = (unsent["total"] or 0) + (done["total"] or 0)
-            rows.append({"connector": connector, "count": count, "total": total})
-    return rows
 
 
 @permission_required(PERM)
@@ -98,19 +40,8 @@ def invoices(request):
     )
     page, query = paginate(request, listed, PER_PAGE, request.GET.get("page"))
     rows = list(page)
-    annotate(rows)
-    by_status = {
-        row["status"]: row
-        for row in Invoice.objects.filter(period=period)
-        .values("status")
-        .annotate(n=Count("pk"), total=Sum("total"))
-        .order_by()
-    }
-    statuses = [
-        {"label": label, "n": by_status[value]["n"], "total": by_status[value]["total"]}
-        for value, label in InvoiceStatus.choices
-        if value in by_status
-    ]
+    annotate_sending(rows)
+    statuses = status_totals(period)
     nobody = services.unbilled(period)
     context = {
         "period": period,
@@ -119,7 +50,7 @@ def invoices(request):
         "query": query,
         "rows": rows,
         "statuses": statuses,
-        "drafts": by_status.get(InvoiceStatus.DRAFT, {}).get("n", 0),
+        "drafts": next((row["n"] for row in statuses if row["status"] == InvoiceStatus.DRAFT), 0),
         "connectors": connector_totals(period),
         "nobody": nobody[:UNBILLED_SHOWN],
         "nobody_count": len(nobody),
@@ -184,7 +115,7 @@ def invoice_detail(request, pk):
         ),
         pk=pk,
     )
-    annotate([invoice])
+    annotate_sending([invoice])
     return render(request, "billing/invoice.html", {"invoice": invoice})
 
 

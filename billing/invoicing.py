@@ -16,8 +16,7 @@ from django.db.models import Sum
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from connectors.models import WebConnector
-from connectors.services import organizations_for
+from connectors.services import connectors_for
 
 from .models import Invoice, InvoiceEvent, InvoiceLine, InvoiceNumber, InvoiceStatus
 from .services import bills_for, parse_period
@@ -55,19 +54,6 @@ class RunSummary:
 class Approval:
     approved: list = field(default_factory=list)
     refused: dict = field(default_factory=dict)  # invoice → why
-
-
-def connectors_for(organization_ids) -> dict[int, WebConnector]:
-    """{organization pk: the connector it goes to now}, by the routing rule
-    (connectors.services.organizations_for): one query per connector, none per organization."""
-    ids = list(set(organization_ids))
-    routes = {}
-    if not ids:
-        return routes
-    for connector in WebConnector.objects.order_by("pk"):
-        for pk in organizations_for(connector).filter(pk__in=ids).values_list("pk", flat=True):
-            routes[pk] = connector
-    return routes
 
 
 def _already_billed(period, organization_ids) -> dict[tuple, tuple]:

@@ -327,7 +327,6 @@ def preview(organization) -> list[BillLine]:
 from .invoicing import (  # noqa: E402
     Approval,
     RunSummary,
-    connectors_for,
     create_invoices,
     regenerate,
     retry,
@@ -348,7 +347,6 @@ __all__ = [
     "Unbilled",
     "approve",
     "bills_for",
-    "connectors_for",
     "create_invoices",
     "find_item",
     "last_month",

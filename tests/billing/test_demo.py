@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from billing import services
-from billing.invoice_views import annotate
+from billing.invoice_reads import annotate_sending as annotate
 from billing.models import Invoice, ItemCatalog, Price
 
 pytestmark = pytest.mark.django_db
