@@ -45,34 +45,14 @@ def read_stored() -> StoredOrganizations:
     )
 
 
-def _positional_arguments() -> tuple[itemgetter, tuple]:
-    """How to build an Organization from a company with positional arguments, in field order
-    (as Model.from_db does): keyword arguments cost the constructor a look-up per field, which
-    for 10,000 new organizations is most of the time spent building them. Picks each field from
-    (*company, pk, parent pk, updated_at, *the other fields' defaults)."""
-    own = [name for name in PsaCompany._fields if name != "parent_id"]  # that is an Autotask id
-    given = ["id", "parent_id", "updated_at"]
-    slots, defaults = [], []
-    for field in Organization._meta.concrete_fields:
-        if field.attname in own:
-            slots.append(PsaCompany._fields.index(field.attname))
-        elif field.attname in given:
-            slots.append(len(PsaCompany._fields) + given.index(field.attname))
-        elif field.has_default() and callable(field.default):  # one value for all rows: wrong
-            raise TypeError(f"Organization.{field.name}: give organization_from() its value.")
-        else:
-            slots.append(len(PsaCompany._fields) + len(given) + len(defaults))
-            defaults.append(field.get_default())
-    return itemgetter(*slots), tuple(defaults)
-
-
-_pick, _DEFAULTS = _positional_arguments()
-
-
 def organization_from(company: PsaCompany, parent_pk, pk=None, updated_at=None) -> Organization:
     """An Organization holding what the PSA says of `company` (its parent by primary key); with
     `pk` and `updated_at`, ready for bulk_update() of a stored one."""
-    return Organization(*_pick((*company, pk, parent_pk, updated_at, *_DEFAULTS)))
+    fields = company._asdict()
+    fields["parent_id"] = parent_pk  # the company names its parent by Autotask id
+    if updated_at is not None:
+        fields["updated_at"] = updated_at
+    return Organization(pk=pk, **fields)
 
 
 def depth_levels(companies: list[PsaCompany], stored: set[int]) -> list[list[PsaCompany]]:
